@@ -1,0 +1,125 @@
+"""Commands: what producers, the API and workers ask of the scheduler.
+
+Each command type has a frozen payload model. The same models validate REST input and
+records read from the commands topic, so both paths behave the same.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SUBMIT_TASK: Final = "task.submit"
+CANCEL_TASK: Final = "task.cancel"
+START_ATTEMPT: Final = "attempt.start"
+HEARTBEAT_ATTEMPT: Final = "attempt.heartbeat"
+SUCCEED_ATTEMPT: Final = "attempt.succeed"
+FAIL_ATTEMPT: Final = "attempt.fail"
+# Scheduler-internal triggers: decided like commands, never written to the log.
+FIRE_TIMER: Final = "timer.fire"
+DISPATCH_TASK: Final = "task.dispatch"
+
+QUEUE_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SubmitTask(_Payload):
+    """Create a task; it runs now, or at `run_at`."""
+
+    queue: str = Field("default", pattern=QUEUE_PATTERN)
+    type: str = Field(min_length=1, max_length=200)
+    payload: Any = None
+    priority: int = Field(5, ge=0, le=9, description="0 (least) to 9 (most urgent).")
+    max_attempts: int = Field(3, ge=1, le=100)
+    timeout_seconds: float = Field(300.0, gt=0, le=7 * 86400)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=64)
+    run_at: AwareDatetime | None = None
+    backoff_base_seconds: float | None = Field(None, ge=0, le=86400)
+    backoff_max_seconds: float | None = Field(None, ge=0, le=7 * 86400)
+
+
+class CancelTask(_Payload):
+    """Cancel a task that is not running yet."""
+
+    reason: str = Field("", max_length=1000)
+
+
+class StartAttempt(_Payload):
+    """A worker reports that it started the dispatched attempt."""
+
+    attempt: int = Field(ge=1)
+    dispatch_id: str
+    worker: str = Field(min_length=1, max_length=200)
+
+
+class HeartbeatAttempt(_Payload):
+    """A worker reports that a running attempt is alive."""
+
+    attempt: int = Field(ge=1)
+    worker: str = Field(min_length=1, max_length=200)
+
+
+class SucceedAttempt(_Payload):
+    """A worker reports that an attempt returned."""
+
+    attempt: int = Field(ge=1)
+    worker: str = Field(min_length=1, max_length=200)
+    result: Any = None
+
+
+class FailAttempt(_Payload):
+    """A worker reports that an attempt raised."""
+
+    attempt: int = Field(ge=1)
+    worker: str = Field(min_length=1, max_length=200)
+    error: str = Field(max_length=10_000)
+    traceback: str = Field("", max_length=100_000)
+    retryable: bool = True
+
+
+class FireTimer(_Payload):
+    """A durable timer of the task came due (scheduler-internal)."""
+
+    kind: str = Field(pattern=r"^(run_at|dispatch|lease|timeout)$")
+    attempt: int = 0
+
+
+class DispatchTask(_Payload):
+    """Hand a ready task to its queue's workers (scheduler-internal)."""
+
+    dispatch_id: str
+
+
+PAYLOADS: Final[dict[str, type[_Payload]]] = {
+    SUBMIT_TASK: SubmitTask,
+    CANCEL_TASK: CancelTask,
+    START_ATTEMPT: StartAttempt,
+    HEARTBEAT_ATTEMPT: HeartbeatAttempt,
+    SUCCEED_ATTEMPT: SucceedAttempt,
+    FAIL_ATTEMPT: FailAttempt,
+    FIRE_TIMER: FireTimer,
+    DISPATCH_TASK: DispatchTask,
+}
+
+# Command types that producers may publish onto the commands topic.
+PUBLIC_COMMANDS: Final = frozenset(
+    {SUBMIT_TASK, CANCEL_TASK, START_ATTEMPT, HEARTBEAT_ATTEMPT, SUCCEED_ATTEMPT, FAIL_ATTEMPT}
+)
+
+
+def parse_payload(type_: str, payload: dict[str, Any]) -> _Payload:
+    """Validate a command's payload against its type's model (raises `ValueError`)."""
+    model = PAYLOADS.get(type_)
+    if model is None:
+        raise ValueError(f"unknown command type {type_!r}")
+    return model.model_validate(payload)
+
+
+def iso(moment: datetime) -> str:
+    """The wire form of a timestamp."""
+    return moment.isoformat()

@@ -1,0 +1,115 @@
+"""Task state: the fold of a task's events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    """Task statuses as the API spells them."""
+
+    SCHEDULED = "scheduled"  # waiting for a time: run_at or a retry's backoff
+    PENDING = "pending"  # ready; waiting for (or handed to) a worker
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"  # failed for good
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({Status.SUCCEEDED, Status.DEAD, Status.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One execution of a task by a worker."""
+
+    number: int
+    worker: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+    traceback: str | None = None
+    outcome: str = "running"  # running | succeeded | failed | timed_out
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "number": self.number,
+            "worker": self.worker,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "error": self.error,
+            "traceback": self.traceback,
+            "outcome": self.outcome,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """The hand-over of a pending task to its queue's workers."""
+
+    attempt: int
+    dispatch_id: str
+    dispatched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TaskState:
+    """A task as its events have made it."""
+
+    id: str
+    tenant: str
+    queue: str
+    type: str
+    payload: Any
+    priority: int
+    max_attempts: int
+    timeout_seconds: float
+    labels: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    status: Status
+    version: int
+    run_at: datetime | None = None
+    backoff_base_seconds: float | None = None
+    backoff_max_seconds: float | None = None
+    attempts: tuple[Attempt, ...] = ()
+    dispatch: Dispatch | None = None
+    result: Any = None
+    correlation_id: str | None = None
+    seen_commands: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def terminal(self) -> bool:
+        """True once the task has reached its one final status."""
+        return self.status in TERMINAL
+
+    @property
+    def current_attempt(self) -> Attempt | None:
+        """The last attempt, if any started."""
+        return self.attempts[-1] if self.attempts else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as the read model and the API show it."""
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "queue": self.queue,
+            "type": self.type,
+            "payload": self.payload,
+            "priority": self.priority,
+            "max_attempts": self.max_attempts,
+            "timeout_seconds": self.timeout_seconds,
+            "labels": dict(self.labels),
+            "status": self.status.value,
+            "version": self.version,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "run_at": self.run_at.isoformat() if self.run_at else None,
+            "attempts": [a.as_dict() for a in self.attempts],
+            "result": self.result,
+            "correlation_id": self.correlation_id,
+        }

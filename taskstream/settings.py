@@ -1,0 +1,92 @@
+"""Settings for every Taskstream process, read from `TASKSTREAM_*` environment variables.
+
+Every endpoint and every limit is a setting with a documented default (docs/settings.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All settings; one instance is built per process at its composition root."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKSTREAM_", extra="ignore")
+
+    # Endpoints.
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    postgres_dsn: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/taskstream", description="Read-model database."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Counter cache.")
+    api_url: str = Field("http://127.0.0.1:8000", description="Where clients reach the API.")
+    api_host: str = Field("127.0.0.1", description="API bind address.")
+    api_port: int = Field(8000, description="API bind port.")
+    data_dir: Path = Field(Path(".taskstream"), description="Embedded stack data directory.")
+
+    # Log layout.
+    topic_prefix: str = Field("taskstream", description="Prefix of every topic name.")
+    partitions: int = Field(8, ge=1, le=1024, description="Partitions of every topic.")
+    producer_idempotence: bool = Field(
+        False, description="Idempotent producer: on for Apache Kafka, off for the embedded broker."
+    )
+    producer_linger_ms: int = Field(5, ge=0, description="Producer linger before a batch goes.")
+
+    # Auth.
+    api_keys: str = Field("", description="Comma-separated static API keys (tenant `default`).")
+
+    # API limits.
+    max_payload_bytes: int = Field(1_048_576, ge=1, description="Largest task payload (bytes).")
+    max_body_bytes: int = Field(2_097_152, ge=1, description="Largest request body (bytes).")
+    page_size_default: int = Field(50, ge=1, description="Page size when none is asked for.")
+    page_size_max: int = Field(500, ge=1, description="Largest page size a client may ask for.")
+
+    # Task defaults.
+    default_priority: int = Field(5, ge=0, le=9)
+    default_max_attempts: int = Field(3, ge=1, le=100)
+    default_timeout_seconds: float = Field(300.0, gt=0)
+    backoff_base_seconds: float = Field(1.0, ge=0, description="Retry backoff of attempt 1.")
+    backoff_factor: float = Field(2.0, ge=1)
+    backoff_max_seconds: float = Field(300.0, ge=0, description="Upper bound of one backoff.")
+
+    # Scheduler.
+    scheduler_tick_seconds: float = Field(0.02, gt=0, description="Timer resolution.")
+    scheduler_batch_size: int = Field(1000, ge=1, description="Commands taken per batch.")
+    capacity_overcommit: float = Field(
+        1.25, ge=1.0, description="In-flight tasks per queue as a multiple of worker capacity."
+    )
+    default_queue_capacity: int = Field(
+        32, ge=1, description="Capacity assumed for a queue with no live worker heartbeats."
+    )
+    dispatch_timeout_seconds: float = Field(
+        30.0, gt=0, description="A dispatched task not started in this time is dispatched again."
+    )
+    lease_seconds: float = Field(30.0, gt=0, description="Worker lease on a running attempt.")
+    worker_heartbeat_seconds: float = Field(2.0, gt=0, description="Worker liveness interval.")
+
+    # Worker.
+    worker_concurrency: int = Field(32, ge=1)
+    worker_shutdown_grace_seconds: float = Field(10.0, ge=0)
+    http_allow_private: bool = Field(
+        False, description="Let the `http` task type call private and loopback addresses."
+    )
+    http_timeout_seconds: float = Field(30.0, gt=0)
+
+    # Projector.
+    projector_batch_size: int = Field(5000, ge=1)
+    projector_batch_wait_ms: int = Field(50, ge=0)
+
+    # Logging.
+    log_level: str = Field("INFO")
+    log_json: bool = Field(True, description="Structured JSON log lines.")
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a logical one (`commands`, `events`, `logs`, ...)."""
+        return f"{self.topic_prefix}.{name}"
+
+    def dispatch_topic(self, queue: str) -> str:
+        """Topic that hands ready tasks of `queue` to its workers."""
+        return f"{self.topic_prefix}.dispatch.{queue}"
