@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         False, description="Idempotent producer: on for Apache Kafka, off for the embedded broker."
     )
     producer_linger_ms: int = Field(5, ge=0, description="Producer linger before a batch goes.")
+    # Short group timeouts: the embedded broker makes the first join wait 30 s with defaults.
+    group_session_timeout_ms: int = Field(6000, ge=1000)
+    group_heartbeat_ms: int = Field(1000, ge=100)
+    group_rebalance_timeout_ms: int = Field(5000, ge=1000)
 
     # Auth.
     api_keys: str = Field("", description="Comma-separated static API keys (tenant `default`).")
