@@ -18,6 +18,7 @@ def group_consumer_options(settings: Settings, group_id: str) -> dict[str, Any]:
         "heartbeat_interval_ms": settings.group_heartbeat_ms,
         "rebalance_timeout_ms": settings.group_rebalance_timeout_ms,
         "max_poll_interval_ms": 300_000,
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
     }
 
 
@@ -28,4 +29,5 @@ def plain_consumer_options(settings: Settings) -> dict[str, Any]:
         "group_id": None,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
     }

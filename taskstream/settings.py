@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     group_session_timeout_ms: int = Field(6000, ge=1000)
     group_heartbeat_ms: int = Field(1000, ge=100)
     group_rebalance_timeout_ms: int = Field(5000, ge=1000)
+    fetch_max_wait_ms: int = Field(
+        20,
+        ge=1,
+        description="Fetch long-poll; the embedded broker always waits this long when idle.",
+    )
 
     # Auth.
     api_keys: str = Field("", description="Comma-separated static API keys (tenant `default`).")

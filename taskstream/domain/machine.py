@@ -50,7 +50,8 @@ def _event(
     )
 
 
-def _reject(state: TaskState | None, cmd: Envelope, reason: str, now: datetime) -> list[Envelope]:
+def reject(state: TaskState | None, cmd: Envelope, reason: str, now: datetime) -> list[Envelope]:
+    """The `command.rejected` event that records why `cmd` was refused."""
     return [
         Envelope(
             event_id=rejection_id_for(cmd.event_id),
@@ -119,24 +120,26 @@ def decide(
     try:
         body = c.parse_payload(cmd.type, cmd.payload)
     except (ValidationError, ValueError) as exc:
-        return _reject(state, cmd, f"invalid command: {exc}".replace("\n", " ")[:1000], now)
+        return reject(state, cmd, f"invalid command: {exc}".replace("\n", " ")[:1000], now)
 
     if isinstance(body, c.SubmitTask):
         if state is not None:
-            return _reject(state, cmd, "task already exists", now)
+            return reject(state, cmd, "task already exists", now)
         scheduled = body.run_at is not None and body.run_at > now
         payload = body.model_dump(mode="json")
         payload["status"] = (Status.SCHEDULED if scheduled else Status.PENDING).value
         return [_event(None, cmd, e.TASK_SUBMITTED, payload, now)]
 
     if state is None:
-        return _reject(None, cmd, "unknown task", now)
+        return reject(None, cmd, "unknown task", now)
+    if state.terminal and isinstance(body, c.FireTimer | c.DispatchTask):
+        return []  # a timer or dispatch that no longer applies
     if state.terminal:
-        return _reject(state, cmd, f"task is {state.status.value}", now)
+        return reject(state, cmd, f"task is {state.status.value}", now)
 
     if isinstance(body, c.CancelTask):
         if state.status is Status.RUNNING:
-            return _reject(state, cmd, "task is running", now)
+            return reject(state, cmd, "task is running", now)
         return [
             _event(
                 state,
@@ -163,9 +166,9 @@ def decide(
     if isinstance(body, c.StartAttempt):
         d = state.dispatch
         if state.status is not Status.PENDING or d is None:
-            return _reject(state, cmd, f"task is {state.status.value}, not dispatched", now)
+            return reject(state, cmd, f"task is {state.status.value}, not dispatched", now)
         if d.dispatch_id != body.dispatch_id or d.attempt != body.attempt:
-            return _reject(state, cmd, "stale dispatch", now)
+            return reject(state, cmd, "stale dispatch", now)
         payload = {"attempt": body.attempt, "worker": body.worker, "started_at": now.isoformat()}
         return [_event(state, cmd, e.ATTEMPT_STARTED, payload, now)]
 
@@ -175,9 +178,9 @@ def decide(
     if isinstance(body, c.SucceedAttempt | c.FailAttempt):
         running = state.current_attempt
         if state.status is not Status.RUNNING or running is None:
-            return _reject(state, cmd, f"task is {state.status.value}, not running", now)
+            return reject(state, cmd, f"task is {state.status.value}, not running", now)
         if running.number != body.attempt:
-            return _reject(state, cmd, f"stale report for attempt {body.attempt}", now)
+            return reject(state, cmd, f"stale report for attempt {body.attempt}", now)
         if isinstance(body, c.SucceedAttempt):
             payload = {
                 "attempt": body.attempt,
@@ -197,7 +200,7 @@ def decide(
             state, cmd, now, policy, draw, failure, body.retryable, e.ATTEMPT_FAILED
         )
 
-    return _reject(state, cmd, f"command {cmd.type} is not accepted here", now)
+    return reject(state, cmd, f"command {cmd.type} is not accepted here", now)
 
 
 def _fire_timer(

@@ -1,0 +1,1 @@
+"""Stream processing: the scheduler agents and the worker runtime."""

@@ -1,0 +1,1 @@
+"""The scheduler: a Faust app that decides commands, appends events and dispatches."""

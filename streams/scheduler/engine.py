@@ -1,0 +1,244 @@
+"""The scheduler engine: decide commands and timers per partition, append, dispatch.
+
+Faust-independent so it can be driven by the agent (streams/scheduler/app.py) and by
+tests. Appends are serialised by one lock so a partition's events reach the log in
+version order; delivery is awaited outside the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from streams.scheduler.metrics import COMMANDS, DISPATCHED, EVENTS, TIMERS_FIRED
+from streams.scheduler.partition import PartitionState, Timing
+from streams.scheduler.rebuild import rebuild_partition
+from streams.scheduler.workers import WorkerDirectory
+from taskstream.codec import decode, encode, encode_dict
+from taskstream.domain import commands as c
+from taskstream.domain.capacity import partition_share
+from taskstream.domain.envelope import Envelope
+from taskstream.domain.errors import DecodeError
+from taskstream.domain.machine import RetryPolicy, decide, reject
+from taskstream.producer import new_id
+from taskstream.settings import Settings
+from taskstream.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+Outgoing = tuple[str, bytes, bytes, int | None]  # topic, key, value, partition
+
+
+class Scheduler:
+    """Owns the state of the partitions assigned to this process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        producer: AIOKafkaProducer | None,
+        directory: WorkerDirectory,
+        *,
+        clock: Callable[[], float] = time.time,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.producer = producer
+        self.directory = directory
+        self.clock = clock
+        self.draw = draw
+        self.policy = RetryPolicy(
+            settings.backoff_base_seconds, settings.backoff_factor, settings.backoff_max_seconds
+        )
+        self.timing = Timing(settings.dispatch_timeout_seconds, settings.lease_seconds)
+        self.partitions: dict[int, PartitionState] = {}
+        self._rebuilds: dict[int, asyncio.Task[PartitionState]] = {}
+        self._queues: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._events_topic = settings.topic("events")
+
+    # Assignment -------------------------------------------------------------------
+    def assign(self, partitions: set[int]) -> None:
+        """Start rebuilding newly assigned partitions from the events topic."""
+        for p in partitions:
+            if p not in self.partitions and p not in self._rebuilds:
+                self._rebuilds[p] = asyncio.create_task(
+                    rebuild_partition(self.settings, p, self.timing), name=f"rebuild-{p}"
+                )
+
+    def revoke(self, partitions: set[int]) -> None:
+        """Forget partitions this process no longer owns."""
+        for p in partitions:
+            self.partitions.pop(p, None)
+            task = self._rebuilds.pop(p, None)
+            if task:
+                task.cancel()
+
+    async def partition(self, p: int) -> PartitionState:
+        """The state of partition `p`, waiting for its rebuild if one is running."""
+        state = self.partitions.get(p)
+        if state is not None:
+            return state
+        if p not in self._rebuilds:
+            self.assign({p})
+        state = await self._rebuilds[p]
+        self._rebuilds.pop(p, None)
+        self.partitions[p] = state
+        for task in state.tasks.values():
+            self._queues.add(task.queue)
+        return state
+
+    # Commands ---------------------------------------------------------------------
+    async def handle(self, records: list[tuple[int, int, bytes | None]]) -> None:
+        """Decide a batch of command records `(partition, offset, value)`; return once
+        every resulting event and dispatch record is acknowledged by the broker."""
+        states = {p: await self.partition(p) for p in {r[0] for r in records}}
+        async with self._lock:
+            now = self.clock()
+            moment = datetime.fromtimestamp(now, UTC)
+            out: list[Outgoing] = []
+            for p, offset, raw in records:
+                self._command(states[p], offset, raw, now, moment, out)
+            await self._dispatch(list(states.values()), now, moment, out)
+            futures = await self._enqueue(out)
+        await asyncio.gather(*futures)
+
+    def _command(
+        self,
+        st: PartitionState,
+        offset: int,
+        raw: bytes | None,
+        now: float,
+        moment: datetime,
+        out: list[Outgoing],
+    ) -> None:
+        try:
+            cmd = decode(raw)
+        except DecodeError as exc:
+            log.error("undecodable command", extra={"partition": st.partition, "offset": offset})
+            record = {
+                "source_topic": self.settings.topic("commands"),
+                "partition": st.partition,
+                "offset": offset,
+                "error": str(exc),
+                "value": (raw or b"").decode("utf-8", "replace"),
+            }
+            out.append((self.settings.topic("deadletter"), b"", encode_dict(record), None))
+            COMMANDS.labels("undecodable").inc()
+            return
+        COMMANDS.labels(cmd.type).inc()
+        if cmd.type == c.HEARTBEAT_ATTEMPT:
+            attempt = cmd.payload.get("attempt")
+            if isinstance(attempt, int):
+                st.extend_lease(cmd.task_id, attempt, now)
+            return
+        state = st.tasks.get(cmd.task_id)
+        if cmd.type not in c.PUBLIC_COMMANDS:
+            events = reject(state, cmd, f"command type {cmd.type!r} is not accepted", moment)
+        else:
+            events = decide(state, cmd, moment, policy=self.policy, draw=self.draw())
+        self._append(st, events, now, out)
+
+    def _append(
+        self, st: PartitionState, events: list[Envelope], now: float, out: list[Outgoing]
+    ) -> None:
+        for event in events:
+            st.apply(event, now)
+            out.append((self._events_topic, event.task_id.encode(), encode(event), st.partition))
+            EVENTS.labels(event.type).inc()
+
+    # Timers and dispatch ----------------------------------------------------------
+    async def tick(self) -> None:
+        """Fire due timers and dispatch what capacity allows, on every owned partition."""
+        async with self._lock:
+            now = self.clock()
+            moment = datetime.fromtimestamp(now, UTC)
+            out: list[Outgoing] = []
+            states = list(self.partitions.values())
+            for st in states:
+                for timer in st.due_timers(now):
+                    state = st.tasks.get(timer.task_id)
+                    if state is None:
+                        continue
+                    cmd = Envelope(
+                        event_id=f"timer:{timer.task_id}:{timer.kind}:{timer.attempt}:{state.version}",
+                        type=c.FIRE_TIMER,
+                        task_id=timer.task_id,
+                        occurred_at=moment,
+                        tenant=state.tenant,
+                        payload={"kind": timer.kind, "attempt": timer.attempt},
+                    )
+                    events = decide(state, cmd, moment, policy=self.policy, draw=self.draw())
+                    if events:
+                        TIMERS_FIRED.labels(timer.kind).inc()
+                    self._append(st, events, now, out)
+            await self._dispatch(states, now, moment, out)
+            futures = await self._enqueue(out)
+        await asyncio.gather(*futures)
+
+    async def _dispatch(
+        self, states: list[PartitionState], now: float, moment: datetime, out: list[Outgoing]
+    ) -> None:
+        for st in states:
+            for queue in st.queues_with_ready():
+                capacity = self.directory.capacity(queue) or self.settings.default_queue_capacity
+                share = partition_share(
+                    capacity, self.settings.partitions, self.settings.capacity_overcommit
+                )
+                while st.inflight_count(queue) < share:
+                    task = st.pop_ready(queue)
+                    if task is None:
+                        break
+                    if queue not in self._queues:
+                        await ensure_topics(self.settings, [self.settings.dispatch_topic(queue)])
+                        self._queues.add(queue)
+                    cmd = Envelope(
+                        event_id=f"dispatch:{task.id}:{task.version}",
+                        type=c.DISPATCH_TASK,
+                        task_id=task.id,
+                        occurred_at=moment,
+                        tenant=task.tenant,
+                        payload={"dispatch_id": new_id()},
+                    )
+                    events = decide(task, cmd, moment, policy=self.policy)
+                    self._append(st, events, now, out)
+                    for event in events:
+                        out.append(self._dispatch_record(task.id, st, event))
+                        DISPATCHED.labels(queue).inc()
+
+    def _dispatch_record(self, task_id: str, st: PartitionState, event: Envelope) -> Outgoing:
+        task = st.tasks[task_id]
+        record: dict[str, Any] = {
+            "task_id": task.id,
+            "tenant": task.tenant,
+            "queue": task.queue,
+            "type": task.type,
+            "payload": task.payload,
+            "attempt": event.payload["attempt"],
+            "dispatch_id": event.payload["dispatch_id"],
+            "priority": task.priority,
+            "timeout_seconds": task.timeout_seconds,
+            "dispatched_at": event.payload["dispatched_at"],
+            "correlation_id": task.correlation_id,
+        }
+        topic = self.settings.dispatch_topic(task.queue)
+        return (topic, task.id.encode(), encode_dict(record), None)
+
+    async def _enqueue(self, out: list[Outgoing]) -> list[asyncio.Future[Any]]:
+        if self.producer is None:
+            raise RuntimeError("scheduler producer not started")
+        return [
+            await self.producer.send(topic, value, key=key, partition=partition)
+            for topic, key, value, partition in out
+        ]
+
+    def next_due(self) -> float | None:
+        """The earliest timer over all owned partitions."""
+        dues = [d for st in self.partitions.values() if (d := st.next_due()) is not None]
+        return min(dues) if dues else None

@@ -1,0 +1,142 @@
+"""One partition's scheduler state: the fold of its events, indexed for dispatch and timers."""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from dataclasses import dataclass
+
+from taskstream.domain.capacity import ready_key
+from taskstream.domain.envelope import Envelope
+from taskstream.domain.machine import evolve
+from taskstream.domain.state import Status, TaskState
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Durations the scheduler adds to event times to place its timers."""
+
+    dispatch_timeout: float
+    lease: float
+
+
+@dataclass(order=True, frozen=True, slots=True)
+class Timer:
+    """A due time for one task; checked against the state when it fires."""
+
+    due: float
+    seq: int
+    task_id: str
+    kind: str
+    attempt: int
+
+
+class PartitionState:
+    """Tasks of one partition plus the indexes the scheduler needs.
+
+    The tasks are the fold of the partition's events. Indexes (ready heaps, in-flight
+    sets, timers) are derived and rebuilt with them; lease deadlines are in memory only
+    and restart at `now + lease` after a rebuild, which can only delay a timeout.
+    """
+
+    def __init__(self, partition: int, timing: Timing) -> None:
+        self.partition = partition
+        self.timing = timing
+        self.tasks: dict[str, TaskState] = {}
+        self.ready: dict[str, list[tuple[tuple[int, float, int], str]]] = defaultdict(list)
+        self.inflight: dict[str, set[str]] = defaultdict(set)
+        self.timers: list[Timer] = []
+        self.leases: dict[str, float] = {}
+        self._seq = 0
+
+    def apply(self, event: Envelope, now: float) -> TaskState | None:
+        """Fold one event in and update the indexes (`now` places new leases)."""
+        old = self.tasks.get(event.task_id)
+        new = evolve(old, event)
+        if new is None or new is old:
+            return new
+        self.tasks[new.id] = new
+        self._index(old, new, event, now)
+        return new
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _timer(self, due: float, task_id: str, kind: str, attempt: int) -> None:
+        heapq.heappush(self.timers, Timer(due, self._next(), task_id, kind, attempt))
+
+    def _index(self, old: TaskState | None, new: TaskState, event: Envelope, now: float) -> None:
+        tid, queue = new.id, new.queue
+        was_ready = old is not None and old.status is Status.PENDING and old.dispatch is None
+        if new.status is Status.PENDING and new.dispatch is None and not was_ready:
+            key = ready_key(new.priority, event.occurred_at.timestamp(), self._next())
+            heapq.heappush(self.ready[queue], (key, tid))
+        if new.dispatch is not None or new.status is Status.RUNNING:
+            self.inflight[queue].add(tid)
+        else:
+            self.inflight[queue].discard(tid)
+        scheduled = new.status is Status.SCHEDULED and new.run_at is not None
+        if scheduled and new.run_at is not None and (old is None or old.run_at != new.run_at):
+            self._timer(new.run_at.timestamp(), tid, "run_at", 0)
+        d = new.dispatch
+        if d is not None and (old is None or old.dispatch != d):
+            self._timer(
+                d.dispatched_at.timestamp() + self.timing.dispatch_timeout,
+                tid,
+                "dispatch",
+                d.attempt,
+            )
+        running = new.current_attempt
+        if new.status is Status.RUNNING and running is not None:
+            if old is None or old.status is not Status.RUNNING:
+                self.leases[tid] = now + self.timing.lease
+                self._timer(self.leases[tid], tid, "lease", running.number)
+                started = running.started_at.timestamp()
+                self._timer(started + new.timeout_seconds, tid, "timeout", running.number)
+        else:
+            self.leases.pop(tid, None)
+
+    def extend_lease(self, task_id: str, attempt: int, now: float) -> None:
+        """A heartbeat: push the running attempt's lease deadline out."""
+        state = self.tasks.get(task_id)
+        running = state.current_attempt if state else None
+        if state and state.status is Status.RUNNING and running and running.number == attempt:
+            self.leases[task_id] = now + self.timing.lease
+
+    def due_timers(self, now: float) -> list[Timer]:
+        """Pop the timers due at `now`; a lease renewed since is pushed back instead."""
+        due: list[Timer] = []
+        while self.timers and self.timers[0].due <= now:
+            timer = heapq.heappop(self.timers)
+            if timer.kind == "lease":
+                deadline = self.leases.get(timer.task_id)
+                if deadline is None:
+                    continue
+                if deadline > now:
+                    self._timer(deadline, timer.task_id, "lease", timer.attempt)
+                    continue
+            due.append(timer)
+        return due
+
+    def pop_ready(self, queue: str) -> TaskState | None:
+        """The most urgent task of `queue` still waiting for dispatch, if any."""
+        heap = self.ready.get(queue)
+        while heap:
+            _, tid = heapq.heappop(heap)
+            state = self.tasks.get(tid)
+            if state and state.status is Status.PENDING and state.dispatch is None:
+                return state
+        return None
+
+    def queues_with_ready(self) -> list[str]:
+        """Queues that have tasks waiting for dispatch."""
+        return [q for q, heap in self.ready.items() if heap]
+
+    def inflight_count(self, queue: str) -> int:
+        """Tasks of `queue` dispatched or running from this partition."""
+        return len(self.inflight.get(queue, ()))
+
+    def next_due(self) -> float | None:
+        """When the earliest timer is due."""
+        return self.timers[0].due if self.timers else None

@@ -1,0 +1,32 @@
+"""Composition root of the scheduler process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from streams.scheduler.app import SchedulerService, build_app
+from taskstream.settings import Settings
+from taskstream.topics import base_topic_names, ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def run(settings: Settings) -> None:
+    """Run the scheduler until SIGTERM/SIGINT."""
+    asyncio.run(ensure_topics(settings, base_topic_names(settings)))
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    service = SchedulerService(settings, loop=loop)
+    app = build_app(settings, service)
+    worker = faust.Worker(
+        app,
+        service,
+        loop=loop,
+        loglevel=settings.log_level.lower() if settings.log_level.lower() != "warning" else "warn",
+        quiet=True,
+        override_logging=False,
+    )
+    worker.execute_from_commandline()
