@@ -68,7 +68,10 @@ class Settings(BaseSettings):
         1.25, ge=1.0, description="In-flight tasks per queue as a multiple of worker capacity."
     )
     default_queue_capacity: int = Field(
-        32, ge=1, description="Capacity assumed for a queue with no live worker heartbeats."
+        0,
+        ge=0,
+        description="Capacity assumed for a queue with no live worker; 0 holds its tasks "
+        "in the scheduler (pending, cancellable, reordered by priority) until one appears.",
     )
     dispatch_timeout_seconds: float = Field(
         30.0, gt=0, description="A dispatched task not started in this time is dispatched again."

@@ -139,6 +139,8 @@ class Scheduler:
                 st.extend_lease(cmd.task_id, attempt, now)
             return
         state = st.tasks.get(cmd.task_id)
+        if cmd.event_id in st.rejected_early:
+            return  # a replay of a command refused before its task existed
         if cmd.type not in c.PUBLIC_COMMANDS:
             events = reject(state, cmd, f"command type {cmd.type!r} is not accepted", moment)
         else:
@@ -188,6 +190,8 @@ class Scheduler:
         for st in states:
             for queue in st.queues_with_ready():
                 capacity = self.directory.capacity(queue) or self.settings.default_queue_capacity
+                if capacity <= 0:
+                    continue  # no live worker: keep the tasks here, in priority order
                 share = partition_share(
                     capacity, self.settings.partitions, self.settings.capacity_overcommit
                 )

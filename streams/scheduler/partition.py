@@ -47,14 +47,18 @@ class PartitionState:
         self.inflight: dict[str, set[str]] = defaultdict(set)
         self.timers: list[Timer] = []
         self.leases: dict[str, float] = {}
+        # Commands rejected before their task existed: a replay must not apply them later.
+        self.rejected_early: set[str] = set()
         self._seq = 0
 
     def apply(self, event: Envelope, now: float) -> TaskState | None:
         """Fold one event in and update the indexes (`now` places new leases)."""
         old = self.tasks.get(event.task_id)
         new = evolve(old, event)
-        if new is None or new is old:
-            return new
+        if new is None:
+            if event.causation_id:
+                self.rejected_early.add(event.causation_id)
+            return None
         self.tasks[new.id] = new
         self._index(old, new, event, now)
         return new

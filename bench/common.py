@@ -1,0 +1,57 @@
+"""Shared benchmark plumbing: percentiles, result files, the embedded stack."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50/p95/p99/max of `values` (milliseconds in, milliseconds out)."""
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "max": float("nan")}
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    return {
+        "p50": round(statistics.median(ordered), 2),
+        "p95": round(pick(0.95), 2),
+        "p99": round(pick(0.99), 2),
+        "max": round(ordered[-1], 2),
+    }
+
+
+def save(name: str, figures: dict[str, Any]) -> Path:
+    """Write figures as JSON under bench/results/ and return the path."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    doc = {
+        "benchmark": name,
+        "at": stamp,
+        "machine": {"python": platform.python_version(), "cpus": _cpus()},
+        **figures,
+    }
+    path = RESULTS / f"{name}-{stamp}.json"
+    path.write_text(json.dumps(doc, indent=2))
+    (RESULTS / f"{name}-latest.json").write_text(json.dumps(doc, indent=2))
+    return path
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 0
+
+
+def now() -> float:
+    """Wall-clock seconds (benchmarks compare with timestamps written by the services)."""
+    return time.time()

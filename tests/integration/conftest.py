@@ -1,0 +1,35 @@
+"""The embedded stack, started once per test session by the supervisor itself.
+
+A stack that does not come up fails the session: integration tests never skip.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskstream.stack.launch import LaunchedStack
+
+# Short timings so failure paths finish quickly; production defaults are in settings.
+STACK_ENV = {
+    "TASKSTREAM_LEASE_SECONDS": "6",
+    "TASKSTREAM_DISPATCH_TIMEOUT_SECONDS": "20",
+    "TASKSTREAM_WORKER_HEARTBEAT_SECONDS": "1",
+    "TASKSTREAM_WORKER_SHUTDOWN_GRACE_SECONDS": "5",
+    "TASKSTREAM_LOG_LEVEL": "INFO",
+}
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[dict[str, Any]]:
+    """The running embedded stack: the parsed stack.json."""
+    launched = LaunchedStack(Path(tempfile.mkdtemp(prefix="taskstream-test-")), env=STACK_ENV)
+    info = launched.start()
+    try:
+        yield info
+    finally:
+        launched.stop()

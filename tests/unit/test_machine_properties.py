@@ -1,0 +1,142 @@
+"""Properties of the state machine over any sequence of commands."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from taskstream.domain import events as e
+from taskstream.domain.envelope import Envelope
+from taskstream.domain.machine import fold
+from taskstream.domain.state import TERMINAL, Status
+from tests.unit.scenario import Scenario, command
+
+TERMINAL_EVENTS = {e.TASK_SUCCEEDED, e.TASK_DEAD_LETTERED, e.TASK_CANCELLED}
+
+ops = st.one_of(
+    st.tuples(st.just("submit"), st.integers(1, 4), st.integers(0, 9), st.booleans()),
+    st.tuples(st.just("dispatch")),
+    st.tuples(st.just("start"), st.booleans()),
+    st.tuples(st.just("succeed"), st.integers(0, 3)),
+    st.tuples(st.just("fail"), st.integers(0, 3), st.booleans()),
+    st.tuples(st.just("cancel")),
+    st.tuples(st.just("timer"), st.sampled_from(["run_at", "dispatch", "lease", "timeout"])),
+    st.tuples(st.just("duplicate"), st.integers(0, 50)),
+    st.tuples(st.just("wait"), st.floats(0, 400)),
+)
+
+
+def _apply(s: Scenario, op: tuple[Any, ...], sent: list[Envelope], draw: float) -> None:
+    """Turn one drawn operation into a command against the current state."""
+    kind = op[0]
+    state = s.state
+    running = state.current_attempt if state else None
+    number = running.number if running else 1
+    if kind == "submit":
+        run_at = (s.now + timedelta(seconds=30)).isoformat() if op[3] else None
+        s.when(
+            "task.submit", {"type": "x", "max_attempts": op[1], "priority": op[2], "run_at": run_at}
+        )
+    elif kind == "dispatch":
+        s.when("task.dispatch", {"dispatch_id": f"d{s.counter}"})
+    elif kind == "start":
+        d = state.dispatch if state else None
+        dispatch_id = d.dispatch_id if d and op[1] else "bogus"
+        attempt = d.attempt if d else 1
+        s.when("attempt.start", {"attempt": attempt, "dispatch_id": dispatch_id, "worker": "w"})
+    elif kind == "succeed":
+        s.when("attempt.succeed", {"attempt": max(1, number - op[1]), "worker": "w"})
+    elif kind == "fail":
+        payload = {
+            "attempt": max(1, number - op[1]),
+            "worker": "w",
+            "error": "e",
+            "retryable": op[2],
+        }
+        s.when("attempt.fail", payload, draw=draw)
+    elif kind == "cancel":
+        s.when("task.cancel", {})
+    elif kind == "timer":
+        s.when("timer.fire", {"kind": op[1], "attempt": number}, draw=draw)
+    elif kind == "duplicate" and sent:
+        s.replay(sent[op[1] % len(sent)])
+    elif kind == "wait":
+        s.advance(op[1])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(ops, max_size=40), st.floats(0, 0.999))
+def test_any_command_sequence_keeps_the_invariants(seq: list[tuple[Any, ...]], draw: float) -> None:
+    s = Scenario()
+    history: list[Envelope] = []
+    for op in seq:
+        before = len(s.events)
+        _apply(s, op, [], draw)
+        for event in s.events[before:]:
+            history.append(event)
+        if s.state is not None:
+            # attempts never exceed max_attempts
+            assert len(s.state.attempts) <= s.state.max_attempts
+    # one terminal state at most, and nothing changes the task after it
+    terminal = [i for i, ev in enumerate(history) if ev.type in TERMINAL_EVENTS]
+    assert len(terminal) <= 1
+    if terminal:
+        after = history[terminal[0] + 1 :]
+        assert all(ev.type == e.COMMAND_REJECTED for ev in after)
+        assert s.state is not None and s.state.status in TERMINAL
+    # versions increase by one per state-changing event; rejections carry the current one
+    version = 0
+    for ev in history:
+        if ev.type == e.COMMAND_REJECTED:
+            assert ev.version == version
+        else:
+            assert ev.version == version + 1
+            version = ev.version
+    # replaying the emitted events through evolve reproduces the state
+    assert fold(history) == s.state
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ops, max_size=30), st.lists(st.integers(0, 1000), max_size=10))
+def test_replaying_any_earlier_command_is_a_no_op(
+    seq: list[tuple[Any, ...]], picks: list[int]
+) -> None:
+    s = Scenario()
+    for op in seq:
+        _apply(s, op, [], 0.5)
+    # Commands rejected before the task existed are deduplicated by the scheduler's
+    # partition state (tests/unit/test_partition_state.py), not by the task.
+    seen = sorted(
+        {
+            ev.causation_id
+            for ev in s.events
+            if ev.causation_id and ev.causation_id.startswith("c") and ev.version > 0
+        }
+    )
+    if not seen or s.state is None:
+        return
+    state_before, count_before = s.state, len(s.events)
+    for pick in picks:
+        cid = seen[pick % len(seen)]
+        # the payload does not matter: the id alone marks it as already applied
+        assert s.replay(command("task.cancel", {}, cid=cid)) == []
+    assert s.state == state_before and len(s.events) == count_before
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 6), st.floats(0, 0.999))
+def test_a_task_that_always_fails_is_dead_after_max_attempts(
+    max_attempts: int, draw: float
+) -> None:
+    s = Scenario()
+    s.submit(max_attempts=max_attempts)
+    for i in range(max_attempts):
+        s.run_once(fail=f"error {i}")
+        if s.state is not None and s.state.status is Status.SCHEDULED:
+            s.advance(400)
+            s.when("timer.fire", {"kind": "run_at"}, draw=draw)
+    assert s.state is not None and s.state.status is Status.DEAD
+    assert [a.error for a in s.state.attempts] == [f"error {i}" for i in range(max_attempts)]
