@@ -1,0 +1,25 @@
+"""The `taskstream` command line: the dev stack, task commands and the four services."""
+
+from __future__ import annotations
+
+import typer
+
+from taskstream.cli import dev, services, tasks
+
+app = typer.Typer(
+    name="taskstream",
+    help="Taskstream: an event-sourced distributed task scheduler on Kafka.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="markdown",
+)
+app.add_typer(dev.app, name="dev", rich_help_panel="Local stack")
+for _command in (tasks.submit, tasks.get, tasks.cancel):
+    app.command(rich_help_panel="Tasks")(_command)
+services.register(app)
+
+
+def main() -> None:
+    """Entry point of the `taskstream` console script and of `python -m taskstream`."""
+    app(prog_name="taskstream")
