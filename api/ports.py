@@ -1,0 +1,93 @@
+"""What the HTTP layer needs from the outside world, as protocols.
+
+The composition root (`api.wiring`) plugs in the Postgres read model and the Kafka
+producer; unit tests plug in fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from api.auth import KeyStore
+from taskstream.domain.envelope import Envelope
+from taskstream.domain.errors import InfrastructureError
+
+
+class TaskReader(Protocol):
+    """The read side of the Postgres projection (`projections.read.ReadModel`)."""
+
+    async def get_task(self, tenant: str, task_id: str) -> dict[str, Any] | None:
+        """A task's current state, or None."""
+        ...
+
+    async def list_tasks(
+        self,
+        tenant: str,
+        *,
+        status: str | None,
+        queue: str | None,
+        type: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of tasks, newest first, and the cursor of the next (ValueError on a bad one)."""
+        ...
+
+    async def task_events(
+        self, tenant: str, task_id: str, *, after_version: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """A task's events in order."""
+        ...
+
+    async def count_by_status(self, tenant: str) -> dict[str, int]:
+        """How many tasks are in each status."""
+        ...
+
+
+class CommandSink(Protocol):
+    """Appends commands to the commands topic."""
+
+    async def append(self, command: Envelope) -> None:
+        """Return once the broker acknowledged `command`; raise `CommandLogUnavailable`."""
+        ...
+
+
+class Probe(Protocol):
+    """One readiness check."""
+
+    name: str
+
+    async def check(self) -> None:
+        """Return if the dependency is usable; raise otherwise."""
+        ...
+
+
+class CommandLogUnavailable(InfrastructureError):
+    """The command could not be appended.
+
+    `written` is False when the broker certainly did not get it, None when it may have
+    (the acknowledgement did not come in time).
+    """
+
+    def __init__(self, message: str, *, written: bool | None) -> None:
+        super().__init__(message)
+        self.written = written
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """Everything the routes use, built once per process (or per test)."""
+
+    read_model: TaskReader
+    commands: CommandSink
+    keys: KeyStore
+    probes: tuple[Probe, ...] = ()
+    clock: Callable[[], datetime] = field(default=utc_now)
