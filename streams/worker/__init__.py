@@ -1,0 +1,1 @@
+"""The worker runtime: consume dispatched attempts, run their handlers, report the outcome."""
