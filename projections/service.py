@@ -1,0 +1,54 @@
+"""Composition root of the projector process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from prometheus_client import start_http_server
+
+from projections.config import ProjectorSettings
+from projections.migrate import migrate
+from projections.postgres import connect_pool
+from projections.projector import Projector
+from taskstream.settings import Settings
+from taskstream.topics import base_topic_names, ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def run(settings: Settings) -> None:
+    """Run the projector until SIGTERM/SIGINT; the batch in progress is finished first."""
+    asyncio.run(serve(settings))
+
+
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    extra: ProjectorSettings | None = None,
+) -> None:
+    """The projector's life: Postgres, migrations, topics, then batches until `stop`."""
+    extra = extra or ProjectorSettings()
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    if extra.projector_metrics_port:
+        start_http_server(extra.projector_metrics_port)
+        log.info("metrics served", extra={"port": extra.projector_metrics_port})
+    log.info("connecting to postgres")
+    pool = await connect_pool(
+        settings.postgres_dsn, wait_seconds=extra.projector_connect_seconds, max_size=3
+    )
+    try:
+        applied = await migrate(pool)
+        log.info("schema ready", extra={"migrations_applied": applied})
+        await ensure_topics(settings, base_topic_names(settings))
+        projector = Projector(settings, pool, name=extra.projector_name)
+        log.info("projector started", extra={"topic": projector.topic})
+        await projector.run(stop)
+        log.info("projector stopped", extra={"events_applied": projector.applied_events})
+    finally:
+        await pool.close()
