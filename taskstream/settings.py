@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     group_heartbeat_ms: int = Field(1000, ge=100)
     group_rebalance_timeout_ms: int = Field(5000, ge=1000)
     fetch_max_wait_ms: int = Field(
-        20,
+        10,
         ge=1,
         description="Fetch long-poll; the embedded broker always waits this long when idle.",
     )
@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     scheduler_tick_seconds: float = Field(0.02, gt=0, description="Timer resolution.")
     scheduler_batch_size: int = Field(1000, ge=1, description="Commands taken per batch.")
     capacity_overcommit: float = Field(
-        1.25, ge=1.0, description="In-flight tasks per queue as a multiple of worker capacity."
+        2.0, ge=1.0, description="In-flight tasks per queue as a multiple of worker capacity."
     )
     default_queue_capacity: int = Field(
         0,
