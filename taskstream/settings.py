@@ -35,9 +35,13 @@ class Settings(BaseSettings):
     )
     producer_linger_ms: int = Field(5, ge=0, description="Producer linger before a batch goes.")
     # Short group timeouts: the embedded broker makes the first join wait 30 s with defaults.
-    group_session_timeout_ms: int = Field(6000, ge=1000)
-    group_heartbeat_ms: int = Field(1000, ge=100)
-    group_rebalance_timeout_ms: int = Field(5000, ge=1000)
+    group_session_timeout_ms: int = Field(
+        6000, ge=1000, description="Consumer-group session timeout."
+    )
+    group_heartbeat_ms: int = Field(1000, ge=100, description="Consumer-group heartbeat interval.")
+    group_rebalance_timeout_ms: int = Field(
+        5000, ge=1000, description="Time members get to rejoin during a rebalance."
+    )
     fetch_max_wait_ms: int = Field(
         10,
         ge=1,
@@ -54,11 +58,11 @@ class Settings(BaseSettings):
     page_size_max: int = Field(500, ge=1, description="Largest page size a client may ask for.")
 
     # Task defaults.
-    default_priority: int = Field(5, ge=0, le=9)
-    default_max_attempts: int = Field(3, ge=1, le=100)
-    default_timeout_seconds: float = Field(300.0, gt=0)
+    default_priority: int = Field(5, ge=0, le=9, description="Priority of a task that names none.")
+    default_max_attempts: int = Field(3, ge=1, le=100, description="Attempts before `dead`.")
+    default_timeout_seconds: float = Field(300.0, gt=0, description="Per-attempt timeout.")
     backoff_base_seconds: float = Field(1.0, ge=0, description="Retry backoff of attempt 1.")
-    backoff_factor: float = Field(2.0, ge=1)
+    backoff_factor: float = Field(2.0, ge=1, description="Growth of the backoff ceiling.")
     backoff_max_seconds: float = Field(300.0, ge=0, description="Upper bound of one backoff.")
 
     # Scheduler.
@@ -80,19 +84,21 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(2.0, gt=0, description="Worker liveness interval.")
 
     # Worker.
-    worker_concurrency: int = Field(32, ge=1)
-    worker_shutdown_grace_seconds: float = Field(10.0, ge=0)
+    worker_concurrency: int = Field(32, ge=1, description="Attempts one worker runs at once.")
+    worker_shutdown_grace_seconds: float = Field(
+        10.0, ge=0, description="On SIGTERM, time running attempts get to finish."
+    )
     http_allow_private: bool = Field(
         False, description="Let the `http` task type call private and loopback addresses."
     )
-    http_timeout_seconds: float = Field(30.0, gt=0)
+    http_timeout_seconds: float = Field(30.0, gt=0, description="Upper bound for `http` tasks.")
 
     # Projector.
-    projector_batch_size: int = Field(5000, ge=1)
-    projector_batch_wait_ms: int = Field(50, ge=0)
+    projector_batch_size: int = Field(5000, ge=1, description="Events per projector batch.")
+    projector_batch_wait_ms: int = Field(50, ge=0, description="Wait to fill a batch.")
 
     # Logging.
-    log_level: str = Field("INFO")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(True, description="Structured JSON log lines.")
 
     def topic(self, name: str) -> str:
