@@ -44,6 +44,8 @@ test: lint typecheck ## Lint, type checks and the whole test suite (starts the e
 
 bench: $(STAMP) ## Benchmarks on the embedded stack; figures printed and saved under bench/results/
 	$(BIN)/python -m bench.spine
+	$(BIN)/python -m bench.timers
+	$(BIN)/python -m bench.lease
 
 clean: ## Remove the virtual environment, caches and the embedded stack's data directory
 	rm -rf $(VENV) $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
