@@ -72,6 +72,7 @@ class WorkerDirectory:
             consumer = AIOKafkaConsumer(**plain_consumer_options(self._settings))
             try:
                 await consumer.start()
+                await consumer.topics()  # loads the cluster metadata
                 partitions = consumer.partitions_for_topic(topic) or set()
                 consumer.assign([TopicPartition(topic, p) for p in partitions])
                 while True:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from taskstream.audit import audit
+from taskstream.settings import Settings
 from tests.integration.helpers import api, events, submit_many, task, wait_terminal
 
 pytestmark = pytest.mark.integration
@@ -167,3 +169,6 @@ async def test_restarting_worker_and_scheduler_mid_run_loses_no_task(
         assert set(final.values()) == {"succeeded"}, {
             s: sum(1 for v in final.values() if v == s) for s in set(final.values())
         }
+    # Every command written through the restarts had its effect (none lost on the way).
+    report = await audit(Settings(kafka_bootstrap=stack["kafka_bootstrap"]), settle_seconds=15)
+    assert report.ok, report.lost[:5]
