@@ -15,7 +15,7 @@ from api import problems
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.middleware import BodyLimit, ErrorGuard
 from api.ports import Adapters
-from api.routers import health, tasks
+from api.routers import batch, contract, dlq, health, history, tasks
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,11 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(tasks.router)
+    app.include_router(dlq.router)
+    app.include_router(dlq.task_router)
+    app.include_router(history.router)
+    app.include_router(batch.router)
+    app.include_router(contract.router)
     # Added innermost first: metrics see every answer, the guard's 500s included.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(ErrorGuard)

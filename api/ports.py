@@ -46,12 +46,39 @@ class TaskReader(Protocol):
         """How many tasks are in each status."""
         ...
 
+    async def task_attempts(self, tenant: str, task_id: str) -> list[dict[str, Any]]:
+        """A task's attempts in order (empty if none or unknown)."""
+        ...
+
+    async def task_logs(
+        self,
+        tenant: str,
+        task_id: str,
+        *,
+        attempt: int | None = None,
+        after_attempt: int = 0,
+        after_seq: int = 0,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """A task's log lines in (attempt, seq) order, after the given position."""
+        ...
+
+    async def task_history(
+        self, tenant: str, task_id: str, *, at: int | datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """A task's archived events in order, up to version or time `at`."""
+        ...
+
 
 class CommandSink(Protocol):
     """Appends commands to the commands topic."""
 
     async def append(self, command: Envelope) -> None:
         """Return once the broker acknowledged `command`; raise `CommandLogUnavailable`."""
+        ...
+
+    async def append_many(self, commands: list[Envelope]) -> None:
+        """Return once the broker acknowledged every command; raise `CommandLogUnavailable`."""
         ...
 
 

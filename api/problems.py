@@ -1,8 +1,8 @@
 """RFC 9457 problem details: the one shape of every error the API answers.
 
-Validation errors carry `errors: [{field, message, limit}]`, the field as a dotted path
-(no `body.` prefix) and the limit from pydantic's error context, so a client can show
-the user what to fix without parsing prose.
+Validation errors carry `errors: [{field, message, limit}]`, the field as a path such as
+`tasks[3].priority` (no `body.` prefix) and the limit from pydantic's error context, so a
+client can show the user what to fix without parsing prose.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def field_errors(raw: Iterable[Mapping[str, Any]]) -> list[FieldError]:
     """Pydantic errors as `FieldError`s: dotted field path, short message, the limit."""
     out = []
     for err in raw:
-        loc = [str(part) for part in err.get("loc", ())]
+        loc: list[str | int] = list(err.get("loc", ()))
         if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
             loc = loc[1:]
         ctx = err.get("ctx") or {}
@@ -149,8 +149,19 @@ def field_errors(raw: Iterable[Mapping[str, Any]]) -> list[FieldError]:
         limit = next((ctx[k] for k in _LIMIT_KEYS if k in ctx), None)
         if limit is not None and not isinstance(limit, int | float | str):
             limit = str(limit)
-        out.append(FieldError(field=".".join(loc) or "body", message=message, limit=limit))
+        out.append(FieldError(field=field_path(loc) or "body", message=message, limit=limit))
     return out
+
+
+def field_path(loc: Iterable[str | int]) -> str:
+    """A location as a field path: `tasks[3].priority`, `labels.team`."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -79,6 +79,35 @@ class SubmitTaskRequest(BaseModel):
     )
     backoff_base_seconds: float | None = Field(None, ge=0, le=86400)
     backoff_max_seconds: float | None = Field(None, ge=0, le=7 * 86400)
+    idempotency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Retrying with the same key names the same task: no duplicate. The "
+        "`Idempotency-Key` header does the same (if both are sent, they must be equal).",
+    )
+
+
+class BatchSubmitRequest(BaseModel):
+    """Several tasks, each as the body of `POST /v1/tasks`: all are accepted, or none."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "tasks": [
+                        {**_SUBMIT_EXAMPLE, "idempotency_key": "welcome-ada"},
+                        {"type": "reports.build", "payload": {"day": "2026-01-01"}},
+                    ]
+                }
+            ]
+        },
+    )
+
+    tasks: list[SubmitTaskRequest] = Field(
+        min_length=1, description="At most `TASKSTREAM_BATCH_MAX_TASKS` (default 1000)."
+    )
 
 
 class CancelTaskRequest(BaseModel):
@@ -114,6 +143,12 @@ class Accepted(BaseModel):
     links: dict[str, str]
 
 
+class BatchAccepted(BaseModel):
+    """Every command of a batch is in the log: one item per task, in request order."""
+
+    items: list[Accepted]
+
+
 class AttemptOut(BaseModel):
     """One execution of a task."""
 
@@ -123,7 +158,7 @@ class AttemptOut(BaseModel):
     finished_at: datetime | None = None
     error: str | None = None
     traceback: str | None = None
-    outcome: str = Field(description="running, succeeded, failed or timed_out.")
+    outcome: str = Field(description="running, succeeded, failed, timed_out or cancelled.")
 
 
 class TaskOut(BaseModel):
@@ -148,6 +183,10 @@ class TaskOut(BaseModel):
     attempts: list[AttemptOut] = Field(default_factory=list)
     result: Any = None
     correlation_id: str | None = None
+    cancel_requested: bool = Field(
+        False, description="A cancel was asked while it runs; it ends `cancelled` soon."
+    )
+    redrives: int = Field(0, description="Times it was redriven out of `dead`.")
 
 
 class TaskPage(BaseModel):

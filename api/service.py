@@ -41,6 +41,9 @@ def run(settings: Settings) -> None:
         access_log=False,
         proxy_headers=True,
         server_header=False,
+        # Longer than clients' idle pools, so a reused connection is not closed under
+        # them mid-request (uvicorn's 5 s default races with busy clients).
+        timeout_keep_alive=75,
     )
     server = _Server(config, app)
     asyncio.run(server.serve())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -13,11 +12,9 @@ from api.problems import FieldError, ProblemError, field_errors, invalid
 from api.schemas import SubmitTaskRequest
 from taskstream.domain.commands import SUBMIT_TASK, SubmitTask
 from taskstream.domain.envelope import Envelope
-from taskstream.producer import make_command, new_id
+from taskstream.producer import make_command, new_ids, submit_ids
 from taskstream.settings import Settings
 
-# Namespace of ids derived from an Idempotency-Key: a retried submit names the same task.
-_IDEMPOTENCY_NS = uuid.UUID("0d5c4a8e-3f7e-4c1b-9b61-7a2f2f9e6c42")
 _T = TypeVar("_T")
 
 
@@ -26,22 +23,47 @@ def payload_size(payload: Any) -> int:
     return len(orjson.dumps(payload))
 
 
+def payload_error(payload: Any, limit: int, *, field: str = "payload") -> FieldError | None:
+    """The error naming `field` and the limit if the payload is too large, else None."""
+    if payload_size(payload) <= limit:
+        return None
+    return FieldError(field=field, message=f"must be at most {limit} bytes as JSON", limit=limit)
+
+
+def too_large(*errors: FieldError) -> ProblemError:
+    """A 413 naming each payload over the limit."""
+    return ProblemError(
+        413,
+        "; ".join(f"{e.field} {e.message}" for e in errors)
+        + ". Nothing was written: store large inputs elsewhere and pass a reference",
+        slug="payload-too-large",
+        title="Payload too large",
+        errors=errors,
+    )
+
+
 def check_payload_size(payload: Any, limit: int) -> None:
     """413 naming `payload` and the limit if the payload is too large."""
-    size = payload_size(payload)
-    if size > limit:
-        raise ProblemError(
-            413,
-            f"payload is {size} bytes as JSON; the limit is {limit} bytes. Nothing was "
-            "written: store large inputs elsewhere and pass a reference",
-            slug="payload-too-large",
-            title="Payload too large",
-            errors=[
-                FieldError(
-                    field="payload", message=f"must be at most {limit} bytes as JSON", limit=limit
-                )
-            ],
+    error = payload_error(payload, limit)
+    if error is not None:
+        raise too_large(error)
+
+
+def idempotency_key_of(header: str | None, body: str | None) -> str | None:
+    """The submit's idempotency key: the header or the body field (422 if they differ)."""
+    if header and body and header != body:
+        raise invalid(
+            FieldError(
+                field="idempotency_key",
+                message="differs from the Idempotency-Key header; send one or make them equal",
+            )
         )
+    return header or body
+
+
+def task_links(task_id: str) -> dict[str, str]:
+    """Links of an accepted task."""
+    return {"self": f"/v1/tasks/{task_id}", "events": f"/v1/tasks/{task_id}/events"}
 
 
 def to_submit(body: SubmitTaskRequest, settings: Settings, now: datetime) -> SubmitTask:
@@ -74,15 +96,6 @@ def _or(value: _T | None, default: _T) -> _T:
     return default if value is None else value
 
 
-def ids_for(tenant: str, idempotency_key: str | None) -> tuple[str, str]:
-    """(task id, command id): fresh, or derived from an Idempotency-Key so a retry repeats them."""
-    if not idempotency_key:
-        return new_id(), new_id()
-    task_id = uuid.uuid5(_IDEMPOTENCY_NS, f"task\x00{tenant}\x00{idempotency_key}")
-    command_id = uuid.uuid5(_IDEMPOTENCY_NS, f"submit\x00{tenant}\x00{idempotency_key}")
-    return str(task_id), str(command_id)
-
-
 def submit_command(
     submit: SubmitTask,
     *,
@@ -100,3 +113,68 @@ def submit_command(
         command_id=command_id,
         correlation_id=correlation_id,
     )
+
+
+def batch_commands(
+    items: list[SubmitTaskRequest],
+    settings: Settings,
+    now: datetime,
+    *,
+    tenant: str,
+    correlation_id: str | None,
+) -> list[Envelope]:
+    """The `task.submit` commands of a batch, in request order.
+
+    Every item is checked before any command exists: one problem names every bad item
+    (`tasks[3].priority`), so a refused batch writes nothing.
+    """
+    limit = settings.batch_max_tasks
+    if len(items) > limit:
+        raise ProblemError(
+            413,
+            f"the batch has {len(items)} tasks; the limit is {limit}. Nothing was written: "
+            "split it into several batches",
+            slug="batch-too-large",
+            title="Batch too large",
+            errors=[
+                FieldError(field="tasks", message=f"must have at most {limit} items", limit=limit)
+            ],
+        )
+    bad: list[FieldError] = []
+    oversized: list[FieldError] = []
+    first_with_key: dict[str, int] = {}
+    commands: list[Envelope] = []
+    fresh = iter(new_ids(2 * len(items))).__next__
+    for i, item in enumerate(items):
+        where = f"tasks[{i}]"
+        error = payload_error(item.payload, settings.max_payload_bytes, field=f"{where}.payload")
+        if error is not None:
+            oversized.append(error)
+        try:
+            submit = to_submit(item, settings, now)
+        except ProblemError as exc:
+            bad += [e.model_copy(update={"field": f"{where}.{e.field}"}) for e in exc.errors]
+            continue
+        key = item.idempotency_key
+        if key is not None and first_with_key.setdefault(key, i) != i:
+            bad.append(
+                FieldError(
+                    field=f"{where}.idempotency_key",
+                    message=f"repeats the key of tasks[{first_with_key[key]}]; keys must differ",
+                )
+            )
+        task_id, command_id = submit_ids(tenant, key, fresh=fresh)
+        commands.append(
+            submit_command(
+                submit,
+                task_id=task_id,
+                command_id=command_id,
+                tenant=tenant,
+                correlation_id=correlation_id,
+            )
+        )
+    if bad:
+        raise invalid(*bad, *oversized)
+    if oversized:
+        raise too_large(*oversized)
+    return commands

@@ -48,6 +48,10 @@ def task_state(task_id: str, *, tenant: str = "default", **changes: Any) -> dict
     return state
 
 
+def _moment(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
 class FakeReadModel:
     """Tasks and events in dicts; records the last `list_tasks` call."""
 
@@ -56,6 +60,7 @@ class FakeReadModel:
         self.events: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.list_calls: list[dict[str, Any]] = []
         self.next_cursor: str | None = None
+        self.logs: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def add(self, task: dict[str, Any], events: list[dict[str, Any]] | None = None) -> None:
         """Store a task (and its events)."""
@@ -109,6 +114,40 @@ class FakeReadModel:
                 counts[t["status"]] = counts.get(t["status"], 0) + 1
         return counts
 
+    async def task_attempts(self, tenant: str, task_id: str) -> list[dict[str, Any]]:
+        """The stored task's attempts."""
+        task = self.tasks.get((tenant, task_id))
+        return list(task["attempts"]) if task else []
+
+    async def task_logs(
+        self,
+        tenant: str,
+        task_id: str,
+        *,
+        attempt: int | None = None,
+        after_attempt: int = 0,
+        after_seq: int = 0,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """The stored lines after the position, as the real one orders them."""
+        lines = sorted(self.logs.get((tenant, task_id), []), key=lambda x: (x["attempt"], x["seq"]))
+        if attempt is not None:
+            found = [x for x in lines if x["attempt"] == attempt and x["seq"] > after_seq]
+        else:
+            found = [x for x in lines if (x["attempt"], x["seq"]) > (after_attempt, after_seq)]
+        return found[:limit]
+
+    async def task_history(
+        self, tenant: str, task_id: str, *, at: int | datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The stored events up to version or time `at`."""
+        events = self.events.get((tenant, task_id), [])
+        if isinstance(at, int):
+            return [e for e in events if e["version"] <= at]
+        if at is not None:
+            return [e for e in events if _moment(e["occurred_at"]) <= at]
+        return list(events)
+
 
 class RecordingSink:
     """Keeps every appended command; `fail` makes the next appends raise."""
@@ -122,6 +161,12 @@ class RecordingSink:
         if self.fail is not None:
             raise self.fail
         self.commands.append(command)
+
+    async def append_many(self, commands: list[Envelope]) -> None:
+        """Record every command, or raise the configured failure (recording none)."""
+        if self.fail is not None:
+            raise self.fail
+        self.commands.extend(commands)
 
 
 class StaticProbe:

@@ -107,19 +107,30 @@ class KafkaCommandSink:
 
     async def append(self, command: Envelope) -> None:
         """Return once the broker acknowledged `command`."""
+        await self.append_many([command])
+
+    async def append_many(self, commands: list[Envelope]) -> None:
+        """Return once the broker acknowledged every command (within one timeout)."""
         if self._suspect:
             await self._recheck()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
+        deliveries: list[asyncio.Future[Any]] = []
         try:
-            delivery = await asyncio.wait_for(self._producer.send(command), self._timeout)
+            for command in commands:
+                left = max(0.0, deadline - loop.time())
+                deliveries.append(await asyncio.wait_for(self._producer.send(command), left))
         except (KafkaError, TimeoutError, OSError) as exc:
-            # Not queued: the broker certainly has nothing.
-            raise CommandLogUnavailable(repr(exc), written=False) from exc
+            # Nothing queued yet: the broker certainly has nothing; else some may arrive.
+            if deliveries:
+                self._suspect = True
+            raise CommandLogUnavailable(repr(exc), written=None if deliveries else False) from exc
         try:
-            await asyncio.wait_for(asyncio.shield(delivery), max(0.0, deadline - loop.time()))
+            await asyncio.wait_for(
+                asyncio.shield(asyncio.gather(*deliveries)), max(0.0, deadline - loop.time())
+            )
         except (KafkaError, TimeoutError, OSError) as exc:
-            # Queued or sent: it may still reach the log.
+            # Queued or sent: they may still reach the log.
             self._suspect = True
             raise CommandLogUnavailable(repr(exc), written=None) from exc
 

@@ -39,6 +39,8 @@ def fold_extras(state: TaskState) -> dict[str, Any]:
         ),
         "backoff_base_seconds": state.backoff_base_seconds,
         "backoff_max_seconds": state.backoff_max_seconds,
+        "cancel_reason": state.cancel_reason,
+        "attempt_base": state.attempt_base,
     }
 
 
@@ -87,6 +89,10 @@ def state_from_dict(data: Mapping[str, Any], extras: Mapping[str, Any] | None = 
         ),
         result=data.get("result"),
         correlation_id=data.get("correlation_id"),
+        cancel_requested=bool(data.get("cancel_requested", False)),
+        cancel_reason=extras.get("cancel_reason"),
+        attempt_base=int(extras.get("attempt_base") or 0),
+        redrives=int(data.get("redrives") or 0),
     )
 
 

@@ -37,3 +37,11 @@ LAG_SECONDS = Gauge(
     ["partition"],
 )
 PARTITIONS = Gauge("taskstream_projector_partitions", "Events partitions owned by this process")
+LOG_LINES_APPLIED = Counter(
+    "taskstream_projector_log_lines_applied_total", "Log lines stored (duplicates not counted)"
+)
+LOG_BATCH_SECONDS = Histogram(
+    "taskstream_projector_log_batch_seconds",
+    "Time to apply one batch of log lines in Postgres",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)

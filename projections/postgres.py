@@ -1,4 +1,4 @@
-"""Applying a batch of events to Postgres: archive, task rows and checkpoints, one transaction.
+"""Applying a batch of events to Postgres: archive, tasks, attempts, checkpoints; one transaction.
 
 Rows go in as one JSON document per table (`json_to_recordset`): one round trip and one
 parameter whatever the batch size, serialized by orjson in C and parsed by Postgres on
@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from projections.attempts import attempt_changes, write_attempts
 from projections.fold import FoldResult, affected_task_ids, fold_batch, fold_extras, state_from_dict
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.state import TaskState
@@ -213,11 +214,13 @@ async def _apply(
             stored = await load_states(pool, affected_task_ids(events))
             result = fold_batch(stored, events)
             task_rows = _task_rows(result.changed.values(), no_nul=no_nul)
+            attempts = attempt_changes(stored, result.changed.values())
         finally:
             archived = _count(await insert)
         updated = 0
         if result.changed:
             updated = _count(await conn.execute(_UPSERT_TASKS, task_rows))
+            await write_attempts(conn, attempts, lambda rows: encode_rows(rows, no_nul=no_nul))
         if checkpoints:
             parts = sorted(checkpoints)
             await conn.execute(

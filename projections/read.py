@@ -141,3 +141,79 @@ class ReadModel:
         for r in rows:
             counts[r["status"]] = r["n"]
         return counts
+
+    async def task_attempts(self, tenant: str, task_id: str) -> list[dict[str, Any]]:
+        """The task's attempts in order (`Attempt.as_dict()` shape); empty if none or unknown."""
+        rows = await self._pool.fetch(
+            "SELECT number, worker, started_at, finished_at, outcome, error, traceback"
+            " FROM task_attempts WHERE task_id = $1 AND tenant = $2 ORDER BY number",
+            task_id,
+            tenant,
+        )
+        return [_attempt(r) for r in rows]
+
+    async def task_logs(
+        self,
+        tenant: str,
+        task_id: str,
+        *,
+        attempt: int | None = None,
+        after_attempt: int = 0,
+        after_seq: int = 0,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Log lines in order: of `attempt` after `after_seq`, or of every attempt after
+        (`after_attempt`, `after_seq`)."""
+        if attempt is not None:
+            where, args = "attempt = $3 AND seq > $4", [attempt, after_seq]
+        else:
+            where, args = "(attempt, seq) > ($3, $4)", [after_attempt, after_seq]
+        rows = await self._pool.fetch(
+            "SELECT attempt, seq, at, level, message FROM task_logs"
+            f" WHERE task_id = $1 AND tenant = $2 AND {where}"
+            " ORDER BY attempt, seq LIMIT $5",
+            task_id,
+            tenant,
+            *args,
+            limit,
+        )
+        return [
+            {
+                "attempt": r["attempt"],
+                "seq": r["seq"],
+                "at": r["at"].isoformat(),
+                "level": r["level"],
+                "message": r["message"],
+            }
+            for r in rows
+        ]
+
+    async def task_history(
+        self, tenant: str, task_id: str, *, at: int | datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The task's archived events in order, up to version or time `at` (all if None)."""
+        bound = ""
+        args: list[Any] = [task_id, tenant]
+        if isinstance(at, int):
+            bound, args = " AND version <= $3", [*args, at]
+        elif at is not None:
+            bound, args = " AND occurred_at <= $3", [*args, at]
+        rows = await self._pool.fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM task_events WHERE task_id = $1 AND tenant = $2{bound}"
+            " ORDER BY version, occurred_at, event_id",
+            *args,
+        )
+        return [_event(r) for r in rows]
+
+
+def _attempt(row: asyncpg.Record) -> dict[str, Any]:
+    finished = row["finished_at"]
+    return {
+        "number": row["number"],
+        "worker": row["worker"],
+        "started_at": row["started_at"].isoformat(),
+        "finished_at": finished.isoformat() if finished else None,
+        "error": row["error"],
+        "traceback": row["traceback"],
+        "outcome": row["outcome"],
+    }

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from prometheus_client import start_http_server
 
 from projections.config import ProjectorSettings
+from projections.log_projector import LogProjector
 from projections.migrate import migrate
 from projections.postgres import connect_pool
 from projections.projector import Projector
@@ -47,8 +50,30 @@ async def serve(
         log.info("schema ready", extra={"migrations_applied": applied})
         await ensure_topics(settings, base_topic_names(settings))
         projector = Projector(settings, pool, name=extra.projector_name)
-        log.info("projector started", extra={"topic": projector.topic})
-        await projector.run(stop)
-        log.info("projector stopped", extra={"events_applied": projector.applied_events})
+        lines = LogProjector(settings, pool)
+        log.info("projector started", extra={"topics": [projector.topic, lines.topic]})
+        await run_together([projector.run, lines.run], stop)
+        log.info(
+            "projector stopped",
+            extra={
+                "events_applied": projector.applied_events,
+                "lines_applied": lines.applied_lines,
+            },
+        )
     finally:
         await pool.close()
+
+
+async def run_together(
+    loops: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]], stop: asyncio.Event
+) -> None:
+    """Run every loop until `stop`; one that fails stops the others, then its error is raised."""
+    tasks = [asyncio.create_task(loop(stop)) for loop in loops]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        stop.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,10 +15,31 @@ from taskstream.codec import encode, encode_dict
 from taskstream.domain.envelope import Envelope
 from taskstream.settings import Settings
 
+# Namespace of ids derived from an idempotency key: a retried submit names the same task.
+_IDEMPOTENCY_NS = uuid.UUID("0d5c4a8e-3f7e-4c1b-9b61-7a2f2f9e6c42")
+
 
 def new_id() -> str:
     """A fresh random id (task ids, command ids): uuid4, hex with dashes."""
     return str(uuid.uuid4())
+
+
+def new_ids(count: int) -> list[str]:
+    """`count` fresh uuid4 ids from one draw of randomness (one syscall, not `count`)."""
+    raw = os.urandom(16 * count)
+    return [str(uuid.UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, len(raw), 16)]
+
+
+def submit_ids(
+    tenant: str, idempotency_key: str | None, *, fresh: Callable[[], str] = new_id
+) -> tuple[str, str]:
+    """(task id, command id) of a submit: `fresh`, or derived from an idempotency key so a
+    retry (over REST or straight onto the log) repeats them."""
+    if not idempotency_key:
+        return fresh(), fresh()
+    task_id = uuid.uuid5(_IDEMPOTENCY_NS, f"task\x00{tenant}\x00{idempotency_key}")
+    command_id = uuid.uuid5(_IDEMPOTENCY_NS, f"submit\x00{tenant}\x00{idempotency_key}")
+    return str(task_id), str(command_id)
 
 
 def make_command(

@@ -11,7 +11,8 @@
 A handler takes `(payload)` or `(payload, ctx)`, may be `async def` (run on the worker's
 event loop) or a plain function (run in the worker's thread pool), returns a
 JSON-serialisable result and raises to fail the attempt; `NonRetryableError` fails it
-for good. Importing a module with `@task` handlers registers them in `default_registry`;
+for good. A cancelled task's handler is told to stop (see `TaskContext.cancelled`).
+Importing a module with `@task` handlers registers them in `default_registry`;
 the worker imports the modules named by `--tasks`.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -62,6 +64,7 @@ class TaskContext:
     idempotency_key: str = field(init=False)
     _emit: Callable[[str, str], None] = field(default=_discard_log, repr=False)
     _beat: Callable[[], None] = field(default=_no_heartbeat, repr=False)
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self) -> None:
         # Stable across redeliveries of the same attempt, new for each retry.
@@ -81,6 +84,18 @@ class TaskContext:
         whose own progress is the better liveness signal. Calls are coalesced.
         """
         self._beat()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once someone cancelled this task while the attempt runs: stop soon.
+
+        An `async` handler is cancelled for you (`asyncio.CancelledError` at its next
+        await). A plain function runs in a thread, which cannot be interrupted: check
+        `ctx.cancelled` between steps and return (or raise) when it is true. After
+        `TASKSTREAM_WORKER_CANCEL_GRACE_SECONDS` the worker reports the attempt cancelled
+        anyway and stops waiting for the thread; whatever it returns then is dropped.
+        """
+        return self._cancel.is_set()
 
 
 @dataclass(frozen=True, slots=True)

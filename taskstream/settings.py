@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(2_097_152, ge=1, description="Largest request body (bytes).")
     page_size_default: int = Field(50, ge=1, description="Page size when none is asked for.")
     page_size_max: int = Field(500, ge=1, description="Largest page size a client may ask for.")
+    batch_max_tasks: int = Field(
+        1000, ge=1, description="Most tasks one `POST /v1/tasks:batch` may submit."
+    )
 
     # Task defaults.
     default_priority: int = Field(5, ge=0, le=9, description="Priority of a task that names none.")
@@ -87,6 +90,12 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(32, ge=1, description="Attempts one worker runs at once.")
     worker_shutdown_grace_seconds: float = Field(
         10.0, ge=0, description="On SIGTERM, time running attempts get to finish."
+    )
+    worker_cancel_grace_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="A cancelled attempt's time to stop (sync handlers: see `ctx.cancelled`) "
+        "before the worker reports it cancelled anyway.",
     )
     http_allow_private: bool = Field(
         False, description="Let the `http` task type call private and loopback addresses."

@@ -13,7 +13,7 @@ from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BASE_TOPICS = ("commands", "events", "logs", "workers", "deadletter")
+BASE_TOPICS = ("commands", "events", "logs", "workers", "deadletter", "control")
 
 
 def base_topic_names(settings: Settings) -> list[str]:

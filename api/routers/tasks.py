@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response
 
+from api.append import append_commands
 from api.deps import (
     ClockDep,
     CommandsDep,
@@ -16,8 +17,6 @@ from api.deps import (
     SettingsDep,
     WriterDep,
 )
-from api.metrics import ApiMetrics
-from api.ports import CommandLogUnavailable, CommandSink
 from api.problems import FieldError, ProblemError, invalid, problem_responses
 from api.schemas import (
     Accepted,
@@ -27,11 +26,16 @@ from api.schemas import (
     TaskOut,
     TaskPage,
 )
-from api.submit import check_payload_size, ids_for, submit_command, to_submit
+from api.submit import (
+    check_payload_size,
+    idempotency_key_of,
+    submit_command,
+    task_links,
+    to_submit,
+)
 from taskstream.domain.commands import CANCEL_TASK, CancelTask
-from taskstream.domain.envelope import Envelope
 from taskstream.domain.state import Status
-from taskstream.producer import make_command, new_id
+from taskstream.producer import make_command, new_id, submit_ids
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +53,10 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=200,
-        description="Retrying a submit with the same key names the same task: no duplicate.",
+        description="Retrying a submit with the same key names the same task: no duplicate "
+        "(or the body's `idempotency_key`).",
     ),
 ]
-
-_UNWRITTEN = "the command log is unavailable; nothing was written, retry"
-_UNKNOWN = (
-    "the command log did not acknowledge in time; the command may or may not have been "
-    "written. Retry with the same Idempotency-Key to be safe from duplicates"
-)
-
-
-def _links(task_id: str) -> dict[str, str]:
-    return {"self": f"/v1/tasks/{task_id}", "events": f"/v1/tasks/{task_id}/events"}
 
 
 def _not_found(task_id: str, tenant: str) -> ProblemError:
@@ -72,33 +67,6 @@ def _not_found(task_id: str, tenant: str) -> ProblemError:
         slug="task-not-found",
         title="Task not found",
     )
-
-
-async def _append(command: Envelope, commands: CommandSink, metrics: ApiMetrics) -> None:
-    """Append and await the acknowledgement; a 503 problem if the log is unavailable."""
-    try:
-        await commands.append(command)
-    except CommandLogUnavailable as exc:
-        outcome = "unwritten" if exc.written is False else "unknown"
-        metrics.append_failures.labels(command.type, outcome).inc()
-        log.warning(
-            "command not appended",
-            extra={
-                "command_type": command.type,
-                "command_id": command.event_id,
-                "task_id": command.task_id,
-                "outcome": outcome,
-                "error": str(exc),
-            },
-        )
-        raise ProblemError(
-            503,
-            _UNWRITTEN if exc.written is False else _UNKNOWN,
-            slug="command-log-unavailable",
-            title="Command log unavailable",
-            headers={"Retry-After": "1"},
-        ) from exc
-    metrics.commands.labels(command.type).inc()
 
 
 @router.post(
@@ -121,7 +89,8 @@ async def submit_task(
     """Submit a task; answers 202 once the `task.submit` command is in the log."""
     check_payload_size(body.payload, settings.max_payload_bytes)
     submit = to_submit(body, settings, clock())
-    task_id, command_id = ids_for(principal.tenant, idempotency_key)
+    key = idempotency_key_of(idempotency_key, body.idempotency_key)
+    task_id, command_id = submit_ids(principal.tenant, key)
     command = submit_command(
         submit,
         task_id=task_id,
@@ -129,7 +98,7 @@ async def submit_task(
         tenant=principal.tenant,
         correlation_id=correlation_id,
     )
-    await _append(command, commands, metrics)
+    await append_commands([command], commands, metrics)
     log.info(
         "task submitted",
         extra={
@@ -142,7 +111,7 @@ async def submit_task(
         },
     )
     response.headers["Location"] = f"/v1/tasks/{task_id}"
-    return Accepted(id=task_id, command_id=command_id, links=_links(task_id))
+    return Accepted(id=task_id, command_id=command_id, links=task_links(task_id))
 
 
 @router.get("", response_model=TaskPage)
@@ -219,7 +188,7 @@ async def cancel_task(
     body: Annotated[CancelTaskRequest | None, Body()] = None,
     correlation_id: CorrelationId = None,
 ) -> Accepted:
-    """Ask to cancel a task; a running or finished one is refused in its events."""
+    """Cancel a task: a waiting one at once, a running one once its worker stops it."""
     if await read_model.get_task(principal.tenant, task_id) is None:
         raise _not_found(task_id, principal.tenant)
     payload = CancelTask(reason=body.reason if body else "")
@@ -231,9 +200,9 @@ async def cancel_task(
         command_id=new_id(),
         correlation_id=correlation_id,
     )
-    await _append(command, commands, metrics)
+    await append_commands([command], commands, metrics)
     log.info(
         "task cancel requested",
         extra={"task_id": task_id, "command_id": command.event_id, "tenant": principal.tenant},
     )
-    return Accepted(id=task_id, command_id=command.event_id, links=_links(task_id))
+    return Accepted(id=task_id, command_id=command.event_id, links=task_links(task_id))

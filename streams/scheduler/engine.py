@@ -23,10 +23,12 @@ from streams.scheduler.rebuild import rebuild_partition
 from streams.scheduler.workers import WorkerDirectory
 from taskstream.codec import decode, encode, encode_dict
 from taskstream.domain import commands as c
+from taskstream.domain import events as e
 from taskstream.domain.capacity import partition_share
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import DecodeError
 from taskstream.domain.machine import RetryPolicy, decide, reject
+from taskstream.domain.state import Attempt
 from taskstream.producer import new_id
 from taskstream.settings import Settings
 from taskstream.topics import ensure_topics
@@ -34,6 +36,21 @@ from taskstream.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 Outgoing = tuple[str, bytes, bytes, int | None]  # topic, key, value, partition
+
+
+def control_record(topic: str, task_id: str, running: Attempt) -> Outgoing:
+    """The control record that tells `running`'s worker to stop the attempt.
+
+    It names the worker, so every worker can follow the whole control topic and act on
+    its own records only, with no need to find the topic's end (see docs/architecture.md).
+    """
+    record = {
+        "kind": "cancel",
+        "task_id": task_id,
+        "attempt": running.number,
+        "worker": running.worker,
+    }
+    return (topic, task_id.encode(), encode_dict(record), None)
 
 
 class Scheduler:
@@ -62,6 +79,10 @@ class Scheduler:
         self._queues: set[str] = set()
         self._lock = asyncio.Lock()
         self._events_topic = settings.topic("events")
+        self._control_topic = settings.topic("control")
+        # Cancel requests of rebuilt partitions, told to the workers again on the next tick:
+        # the first telling may not have reached the log before a crash.
+        self._retell: list[Outgoing] = []
 
     # Assignment -------------------------------------------------------------------
     def assign(self, partitions: set[int]) -> None:
@@ -92,6 +113,9 @@ class Scheduler:
         self.partitions[p] = state
         for task in state.tasks.values():
             self._queues.add(task.queue)
+            running = task.current_attempt
+            if task.cancel_requested and running is not None:
+                self._retell.append(control_record(self._control_topic, task.id, running))
         return state
 
     # Commands ---------------------------------------------------------------------
@@ -151,17 +175,24 @@ class Scheduler:
         self, st: PartitionState, events: list[Envelope], now: float, out: list[Outgoing]
     ) -> None:
         for event in events:
-            st.apply(event, now)
+            new = st.apply(event, now)
             out.append((self._events_topic, event.task_id.encode(), encode(event), st.partition))
             EVENTS.labels(event.type).inc()
+            running = new.current_attempt if new else None
+            if event.type == e.TASK_CANCEL_REQUESTED and running is not None:
+                out.append(control_record(self._control_topic, event.task_id, running))
 
     # Timers and dispatch ----------------------------------------------------------
     async def tick(self) -> None:
         """Fire due timers and dispatch what capacity allows, on every owned partition."""
+        # A rebuilt partition starts its timers and dispatch now, not at its next command:
+        # after a restart whose commands were all committed, that command may never come.
+        for p in [p for p, rebuild in self._rebuilds.items() if rebuild.done()]:
+            await self.partition(p)
         async with self._lock:
             now = self.clock()
             moment = datetime.fromtimestamp(now, UTC)
-            out: list[Outgoing] = []
+            out, self._retell = self._retell, []
             states = list(self.partitions.values())
             for st in states:
                 for timer in st.due_timers(now):

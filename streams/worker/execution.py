@@ -5,6 +5,10 @@ them. Sync handlers run in the worker's thread pool (as many threads as slots). 
 cannot be killed: when a sync handler overruns its timeout the attempt is reported as timed
 out at once, but its slot stays busy until the function returns, and a worker stopping
 with such a thread still running exits without waiting for it.
+
+A cancelled task (a `cancel` record on the control topic, see `control.py`) stops the same
+way: an async handler is cancelled; a sync handler sees `ctx.cancelled` and gets
+`worker_cancel_grace_seconds` to return. Then the attempt is reported `attempt.cancel`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from streams.worker.dispatch import Dispatch
@@ -36,17 +40,27 @@ _CANCEL_GRACE = 5.0
 
 @dataclass(eq=False, slots=True)
 class Running:
-    """An attempt in progress, abortable by the shutdown."""
+    """An attempt in progress, abortable by the shutdown and cancellable by its task's owner."""
 
     dispatch: Dispatch
     inner: asyncio.Future[Any] | None = None
     abort_reason: str | None = None
+    # Set from the event loop, read by the handler's thread through `ctx.cancelled`.
+    cancel_flag: threading.Event = field(default_factory=threading.Event)
+    cancel_asked: asyncio.Event = field(default_factory=asyncio.Event)
+    # True once the runner stopped the handler for a cancel (not for a timeout or shutdown).
+    stopped: bool = False
 
     def abort(self, reason: str) -> None:
         """Cancel the handler; the attempt is reported failed with `reason`."""
         self.abort_reason = reason
         if self.inner is not None and not self.inner.done():
             self.inner.cancel()
+
+    def cancel(self) -> None:
+        """The task was cancelled: stop the handler; the attempt is reported cancelled."""
+        self.cancel_flag.set()
+        self.cancel_asked.set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +99,7 @@ class AttemptRunner:
         executor: Executor,
         log_limits: LogLimits,
         max_result_bytes: int,
+        cancel_grace: float = 10.0,
     ) -> None:
         self._registry = registry
         self._queues = queues
@@ -95,6 +110,7 @@ class AttemptRunner:
         self._executor = executor
         self._log_limits = log_limits
         self._max_result_bytes = max_result_bytes
+        self._cancel_grace = cancel_grace
         self._threads_lock = threading.Lock()
         self._threads_busy = 0
 
@@ -125,18 +141,24 @@ class AttemptRunner:
         try:
             began = time.monotonic()
             result, problem = await self._invoke(spec, running)
-            await self._report(d, d.type, result, problem, time.monotonic() - began)
+            if running.stopped:
+                await self._reporter.cancelled(d)
+                self._metrics.duration.labels(d.type, "cancelled").observe(time.monotonic() - began)
+                log.info("attempt cancelled", extra={"task_id": d.task_id, "attempt": d.attempt})
+            else:
+                await self._report(d, d.type, result, problem, time.monotonic() - began)
         finally:
             self._beats.remove(d)
         if running.inner is not None and not running.inner.done():
-            # A sync handler past its timeout: its thread still holds the slot.
+            # A sync handler past its timeout or cancel grace: its thread still holds the slot.
             log.warning(
-                "sync handler still running after its timeout; its slot stays busy",
+                "sync handler still running after its attempt ended; its slot stays busy",
                 extra={"task_id": d.task_id, "attempt": d.attempt, "type": d.type},
             )
             await asyncio.wait({running.inner})
 
-    def _context(self, d: Dispatch) -> tuple[TaskContext, contextvars.Context]:
+    def _context(self, running: Running) -> tuple[TaskContext, contextvars.Context]:
+        d = running.dispatch
         loop = asyncio.get_running_loop()
         sink = AttemptLog(
             self._shipper,
@@ -156,6 +178,7 @@ class AttemptRunner:
             correlation_id=d.correlation_id,
             _emit=sink.emit,
             _beat=_on_loop(loop, lambda: beats.request(dispatch_id)),
+            _cancel=running.cancel_flag,
         )
         context = contextvars.copy_context()
         context.run(CURRENT.set, sink)
@@ -163,7 +186,7 @@ class AttemptRunner:
 
     async def _invoke(self, spec: TaskSpec, running: Running) -> tuple[Any, Failure | None]:
         d = running.dispatch
-        ctx, context = self._context(d)
+        ctx, context = self._context(running)
         loop = asyncio.get_running_loop()
         if spec.is_async:
             try:
@@ -176,8 +199,22 @@ class AttemptRunner:
                 self._executor, context.run, self._call_sync, spec, d.payload, ctx
             )
         inner = running.inner
-        done, _ = await asyncio.wait({inner}, timeout=d.timeout_seconds)
-        if not done:
+        asked = asyncio.ensure_future(running.cancel_asked.wait())
+        try:
+            await asyncio.wait(
+                {inner, asked}, timeout=d.timeout_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            asked.cancel()
+        if not inner.done() and running.cancel_flag.is_set():
+            # Cancelled while it runs: stop it (an async handler at once, a sync one when it
+            # looks at `ctx.cancelled`) and report the attempt cancelled, stopped or not.
+            running.stopped = True
+            if spec.is_async:
+                inner.cancel()
+            await asyncio.wait({inner}, timeout=self._cancel_grace)
+            return None, None
+        if not inner.done():
             if spec.is_async:
                 inner.cancel()
                 await asyncio.wait({inner}, timeout=_CANCEL_GRACE)

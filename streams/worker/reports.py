@@ -1,4 +1,4 @@
-"""The worker's reports on the commands topic: start, heartbeat, succeed, fail."""
+"""The worker's reports on the commands topic: start, heartbeat, succeed, fail, cancel."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from streams.worker.dispatch import Dispatch
 from streams.worker.outcome import Failure
 from taskstream.domain.commands import (
+    CANCEL_ATTEMPT,
     FAIL_ATTEMPT,
     HEARTBEAT_ATTEMPT,
     START_ATTEMPT,
@@ -53,3 +54,8 @@ class Reporter:
             "retryable": failure.retryable,
         }
         await (await self._send(FAIL_ATTEMPT, d, payload))
+
+    async def cancelled(self, d: Dispatch) -> None:
+        """Append `attempt.cancel` (the attempt stopped for a cancel) and wait for the broker."""
+        payload = {"attempt": d.attempt, "worker": self.worker_id}
+        await (await self._send(CANCEL_ATTEMPT, d, payload))

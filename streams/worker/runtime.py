@@ -4,7 +4,8 @@ Per record: decode (undecodable -> dead-letter topic), skip a dispatch the sched
 surely re-dispatched, send `attempt.start`, run the handler, report the outcome and wait
 for the broker to have it, free the slot. The offset is committed once the broker has the
 start (from then on the scheduler's lease covers a worker that dies), in order per
-partition.
+partition. Cancel records naming this worker on the control topic stop the attempt
+they name (`control.py`).
 
 SIGTERM/SIGINT: stop fetching, say `down`, commit and leave the groups, let running attempts
 finish for `worker_shutdown_grace_seconds`, then cancel the rest and report them failed
@@ -26,6 +27,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from streams.worker.config import WorkerSettings
 from streams.worker.consumer import QueueConsumer
+from streams.worker.control import ControlFollower
 from streams.worker.dispatch import Dispatch, deadletter_record, dispatch_age, parse_dispatch
 from streams.worker.execution import AttemptRunner, LogLimits, Running
 from streams.worker.heartbeat import AttemptBeats, WorkerHeartbeat, WorkerIdentity
@@ -92,7 +94,7 @@ class Worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         topics = [s.dispatch_topic(q) for q in self._queues]
-        topics += [s.topic(name) for name in ("commands", "logs", "workers", "deadletter")]
+        topics += [s.topic(n) for n in ("commands", "logs", "workers", "deadletter", "control")]
         await ensure_topics(s, topics)
         self._producer = CommandProducer(s)
         await self._producer.start()
@@ -118,13 +120,17 @@ class Worker:
                 self._wsettings.worker_log_lines_max, self._wsettings.worker_log_line_max_chars
             ),
             max_result_bytes=s.max_payload_bytes,
+            cancel_grace=s.worker_cancel_grace_seconds,
         )
         handler = install_task_log_handler()
         self._shipper.start()
         self._beats.start()
         self._heartbeat.start()
         self._consumers = [QueueConsumer(s, q, self._slots, self._take) for q in self._queues]
+        # Following before the first attempt starts, so no cancel for one can be missed.
+        self._control = ControlFollower(s, self.identity.worker_id, self.cancel)
         try:
+            await self._control.start()
             for consumer in self._consumers:
                 await consumer.start()
             log.info(
@@ -148,6 +154,14 @@ class Worker:
             log.warning("second stop signal: cancelling running attempts now")
             self._force.set()
         self._stop.set()
+
+    def cancel(self, task_id: str, attempt: int) -> None:
+        """Stop the attempt if this worker runs it (a cancel for another is ignored)."""
+        for running in self._running:
+            d = running.dispatch
+            if d.task_id == task_id and d.attempt == attempt:
+                log.info("cancelling attempt", extra={"task_id": task_id, "attempt": attempt})
+                running.cancel()
 
     def _fatal(self, exc: BaseException) -> None:
         log.error("worker cannot go on, stopping", extra={"error": repr(exc)}, exc_info=exc)
@@ -235,6 +249,7 @@ class Worker:
             except Exception as exc:
                 log.warning("consumer did not close cleanly", extra={"error": repr(exc)})
         await self._drain()
+        await self._control.stop()
         await self._beats.stop()
         await self._shipper.close()
         try:

@@ -22,6 +22,7 @@ async def sleep(payload: Any, ctx: TaskContext) -> dict[str, float]:
         raise NonRetryableError(f"payload.seconds must be 0..{_MAX_SLEEP:.0f}, not {seconds}")
     ctx.log(f"sleeping {seconds:g}s")
     await asyncio.sleep(seconds)
+    ctx.log(f"slept {seconds:g}s")
     return {"slept": seconds}
 
 

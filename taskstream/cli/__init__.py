@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from taskstream.cli import audit, dev, services, tasks
+from taskstream.cli import audit, dev, dlq, history, services, tasks
 
 app = typer.Typer(
     name="taskstream",
@@ -17,6 +17,9 @@ app = typer.Typer(
 app.add_typer(dev.app, name="dev", rich_help_panel="Local stack")
 for _command in (tasks.submit, tasks.get, tasks.cancel):
     app.command(rich_help_panel="Tasks")(_command)
+app.command(rich_help_panel="History")(history.inspect)
+app.command(rich_help_panel="History")(history.logs)
+app.add_typer(dlq.app, name="dlq", rich_help_panel="Tasks")
 app.command(rich_help_panel="Operations")(audit.audit)
 services.register(app)
 

@@ -107,6 +107,10 @@ def submit(
     ] = None,
     run_at: Annotated[str | None, typer.Option(help="Run at this ISO 8601 time.")] = None,
     delay: Annotated[str | None, typer.Option(help="Run after a delay: 30, 30s, 5m, 2h.")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(help="Resubmitting with the same key names the same task: no duplicate."),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", "-w", help="Wait for a final status.")] = False,
     wait_timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 300.0,
     api_url: ApiUrl = None,
@@ -134,6 +138,8 @@ def submit(
         body["run_at"] = parse_run_at(run_at)
     if delay is not None:
         body["delay_seconds"] = parse_duration(delay)
+    if idempotency_key:
+        body["idempotency_key"] = idempotency_key
     with ApiClient(resolve_target(api_url, api_key, data_dir)) as api:
         _, answer = api.call("POST", "/v1/tasks", body)
         task_id = str((answer or {}).get("id", ""))
@@ -195,7 +201,9 @@ def cancel(
     api_key: ApiKey = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Cancel a task that is not running yet (the API answers an error when it is too late).
+    """Cancel a task: a waiting one at once, a running one once its worker stops it.
+
+    A task that already finished stays as it is (the refusal is in its events).
 
     Example: taskstream cancel 6f1c2d1e-0b7a-4c1e-9a51-2d4f0f3b9c10 --reason "duplicate"
     """

@@ -17,6 +17,8 @@ START_ATTEMPT: Final = "attempt.start"
 HEARTBEAT_ATTEMPT: Final = "attempt.heartbeat"
 SUCCEED_ATTEMPT: Final = "attempt.succeed"
 FAIL_ATTEMPT: Final = "attempt.fail"
+CANCEL_ATTEMPT: Final = "attempt.cancel"
+REDRIVE_TASK: Final = "task.redrive"
 # Scheduler-internal triggers: decided like commands, never written to the log.
 FIRE_TIMER: Final = "timer.fire"
 DISPATCH_TASK: Final = "task.dispatch"
@@ -44,7 +46,7 @@ class SubmitTask(_Payload):
 
 
 class CancelTask(_Payload):
-    """Cancel a task that is not running yet."""
+    """Cancel a task: at once if it waits; a running one is asked to stop first."""
 
     reason: str = Field("", max_length=1000)
 
@@ -82,6 +84,19 @@ class FailAttempt(_Payload):
     retryable: bool = True
 
 
+class CancelAttempt(_Payload):
+    """A worker reports that it stopped an attempt whose cancel was requested."""
+
+    attempt: int = Field(ge=1)
+    worker: str = Field(min_length=1, max_length=200)
+
+
+class RedriveTask(_Payload):
+    """Run a dead task again, with a fresh budget of attempts."""
+
+    reason: str = Field("", max_length=1000)
+
+
 class FireTimer(_Payload):
     """A durable timer of the task came due (scheduler-internal)."""
 
@@ -102,13 +117,24 @@ PAYLOADS: Final[dict[str, type[_Payload]]] = {
     HEARTBEAT_ATTEMPT: HeartbeatAttempt,
     SUCCEED_ATTEMPT: SucceedAttempt,
     FAIL_ATTEMPT: FailAttempt,
+    CANCEL_ATTEMPT: CancelAttempt,
+    REDRIVE_TASK: RedriveTask,
     FIRE_TIMER: FireTimer,
     DISPATCH_TASK: DispatchTask,
 }
 
 # Command types that producers may publish onto the commands topic.
 PUBLIC_COMMANDS: Final = frozenset(
-    {SUBMIT_TASK, CANCEL_TASK, START_ATTEMPT, HEARTBEAT_ATTEMPT, SUCCEED_ATTEMPT, FAIL_ATTEMPT}
+    {
+        SUBMIT_TASK,
+        CANCEL_TASK,
+        REDRIVE_TASK,
+        START_ATTEMPT,
+        HEARTBEAT_ATTEMPT,
+        SUCCEED_ATTEMPT,
+        FAIL_ATTEMPT,
+        CANCEL_ATTEMPT,
+    }
 )
 
 

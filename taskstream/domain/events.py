@@ -13,7 +13,17 @@ Payload fields per type (timestamps are ISO 8601 UTC strings):
 - `task.succeeded`: `attempt`, `worker`, `result`, `finished_at`.
 - `task.dead_lettered`: `attempt`, `worker`, `error`, `traceback`, `finished_at`,
   `reason`, and `cause` when a timer ended it.
-- `task.cancelled`: `reason`, `cancelled_at`.
+- `task.cancel_requested`: `reason`, `attempt`, `worker`, `requested_at` — a running
+  attempt is asked to stop (the scheduler tells its worker on the control topic); the
+  status stays `running` until the attempt ends, and however it ends, the task ends
+  `cancelled`: no retry follows a cancel request.
+- `task.cancelled`: `reason`, `cancelled_at`; when a running attempt ended it, also
+  `attempt`, `worker`, `finished_at`, `attempt_outcome` (`cancelled` when the worker
+  stopped it; `succeeded`, `failed` or `timed_out` when it ended otherwise first) and, for
+  a failure, `error` and `traceback`.
+- `task.redriven`: `redrive` (1, 2, ... per task), `reason`, `attempt_base` (attempts
+  before this redrive), `redriven_at` — a dead task is `pending` again with a fresh budget
+  of `max_attempts`; earlier attempts are kept and numbering goes on.
 - `command.rejected`: `command_id`, `command_type`, `reason`. Carries the task's current
   version and changes nothing but the set of commands already seen.
 """
@@ -30,7 +40,9 @@ ATTEMPT_FAILED: Final = "attempt.failed"
 ATTEMPT_TIMED_OUT: Final = "attempt.timed_out"
 TASK_SUCCEEDED: Final = "task.succeeded"
 TASK_DEAD_LETTERED: Final = "task.dead_lettered"
+TASK_CANCEL_REQUESTED: Final = "task.cancel_requested"
 TASK_CANCELLED: Final = "task.cancelled"
+TASK_REDRIVEN: Final = "task.redriven"
 COMMAND_REJECTED: Final = "command.rejected"
 
 ALL_EVENT_TYPES: Final = (
@@ -42,7 +54,9 @@ ALL_EVENT_TYPES: Final = (
     ATTEMPT_TIMED_OUT,
     TASK_SUCCEEDED,
     TASK_DEAD_LETTERED,
+    TASK_CANCEL_REQUESTED,
     TASK_CANCELLED,
+    TASK_REDRIVEN,
     COMMAND_REJECTED,
 )
 

@@ -7,7 +7,7 @@ events with `evolve` always reproduces the state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,10 @@ from taskstream.domain import commands as c
 from taskstream.domain import events as e
 from taskstream.domain.backoff import compute_backoff
 from taskstream.domain.envelope import Envelope, event_id_for, rejection_id_for
-from taskstream.domain.state import Attempt, Dispatch, Status, TaskState
+from taskstream.domain.evolve import evolve, fold
+from taskstream.domain.state import Status, TaskState
+
+__all__ = ["RetryPolicy", "decide", "evolve", "fold", "reject"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +30,6 @@ class RetryPolicy:
     base_seconds: float = 1.0
     factor: float = 2.0
     max_seconds: float = 300.0
-
-
-def _ts(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def _event(
@@ -77,20 +76,17 @@ def _retry_or_dead(
     retryable: bool,
     retry_type: str,
 ) -> list[Envelope]:
-    attempt = failure["attempt"]
-    if retryable and attempt < state.max_attempts:
-        base = (
-            state.backoff_base_seconds
-            if state.backoff_base_seconds is not None
-            else policy.base_seconds
-        )
-        ceiling = (
-            state.backoff_max_seconds
-            if state.backoff_max_seconds is not None
-            else policy.max_seconds
-        )
+    # Backoff grows with the attempts of this series: a redriven task starts short again.
+    tries = state.attempts_in_series
+    if retryable and tries < state.max_attempts:
+        base = state.backoff_base_seconds
+        ceiling = state.backoff_max_seconds
         delay = compute_backoff(
-            attempt, base=base, factor=policy.factor, max_backoff=ceiling, draw=draw
+            tries,
+            base=policy.base_seconds if base is None else base,
+            factor=policy.factor,
+            max_backoff=policy.max_seconds if ceiling is None else ceiling,
+            draw=draw,
         )
         retry_at = now + timedelta(seconds=delay)
         return [
@@ -132,23 +128,15 @@ def decide(
 
     if state is None:
         return reject(None, cmd, "unknown task", now)
+    if isinstance(body, c.RedriveTask):
+        return _redrive(state, cmd, body, now)
     if state.terminal and isinstance(body, c.FireTimer | c.DispatchTask):
         return []  # a timer or dispatch that no longer applies
     if state.terminal:
         return reject(state, cmd, f"task is {state.status.value}", now)
 
     if isinstance(body, c.CancelTask):
-        if state.status is Status.RUNNING:
-            return reject(state, cmd, "task is running", now)
-        return [
-            _event(
-                state,
-                cmd,
-                e.TASK_CANCELLED,
-                {"reason": body.reason, "cancelled_at": now.isoformat()},
-                now,
-            )
-        ]
+        return _cancel(state, cmd, body, now)
 
     if isinstance(body, c.DispatchTask):
         if state.status is not Status.PENDING or state.dispatch is not None:
@@ -175,30 +163,8 @@ def decide(
     if isinstance(body, c.HeartbeatAttempt):
         return []  # liveness only: the scheduler extends the lease, nothing to record
 
-    if isinstance(body, c.SucceedAttempt | c.FailAttempt):
-        running = state.current_attempt
-        if state.status is not Status.RUNNING or running is None:
-            return reject(state, cmd, f"task is {state.status.value}, not running", now)
-        if running.number != body.attempt:
-            return reject(state, cmd, f"stale report for attempt {body.attempt}", now)
-        if isinstance(body, c.SucceedAttempt):
-            payload = {
-                "attempt": body.attempt,
-                "worker": body.worker,
-                "result": body.result,
-                "finished_at": now.isoformat(),
-            }
-            return [_event(state, cmd, e.TASK_SUCCEEDED, payload, now)]
-        failure = {
-            "attempt": body.attempt,
-            "worker": body.worker,
-            "error": body.error,
-            "traceback": body.traceback,
-            "finished_at": now.isoformat(),
-        }
-        return _retry_or_dead(
-            state, cmd, now, policy, draw, failure, body.retryable, e.ATTEMPT_FAILED
-        )
+    if isinstance(body, c.SucceedAttempt | c.FailAttempt | c.CancelAttempt):
+        return _report(state, cmd, body, now, policy, draw)
 
     return reject(state, cmd, f"command {cmd.type} is not accepted here", now)
 
@@ -230,6 +196,10 @@ def _fire_timer(
     if state.status is not Status.RUNNING or running is None or running.number != body.attempt:
         return []
     reason = "lease expired" if body.kind == "lease" else "attempt timed out"
+    if state.cancel_requested:
+        # The worker never said it stopped (killed mid-cancel, say): the cancel still wins.
+        details = {"error": reason, "cause": body.kind}
+        return [_ended_by_cancel(state, cmd, now, "timed_out", details)]
     failure = {
         "attempt": running.number,
         "worker": running.worker,
@@ -241,104 +211,89 @@ def _fire_timer(
     return _retry_or_dead(state, cmd, now, policy, draw, failure, True, e.ATTEMPT_TIMED_OUT)
 
 
-def _finish(state: TaskState, number: int, p: dict[str, Any], outcome: str) -> tuple[Attempt, ...]:
-    finished = _ts(p.get("finished_at"))
-    return tuple(
-        replace(
-            a,
-            finished_at=finished,
-            error=p.get("error"),
-            traceback=p.get("traceback") or None,
-            outcome=outcome,
-        )
-        if a.number == number
-        else a
-        for a in state.attempts
-    )
+def _cancel(state: TaskState, cmd: Envelope, body: c.CancelTask, now: datetime) -> list[Envelope]:
+    running = state.current_attempt
+    if state.status is Status.RUNNING and running is not None:
+        if state.cancel_requested:
+            return reject(state, cmd, "cancel already requested; the attempt is stopping", now)
+        payload = {
+            "reason": body.reason,
+            "attempt": running.number,
+            "worker": running.worker,
+            "requested_at": now.isoformat(),
+        }
+        return [_event(state, cmd, e.TASK_CANCEL_REQUESTED, payload, now)]
+    # Scheduled, pending, or dispatched but not started: nothing runs, so it ends now.
+    payload = {"reason": body.reason, "cancelled_at": now.isoformat()}
+    return [_event(state, cmd, e.TASK_CANCELLED, payload, now)]
 
 
-def evolve(state: TaskState | None, event: Envelope) -> TaskState | None:
-    """The state after `event` (raises `ValueError` for an event that cannot apply)."""
-    p = event.payload
-    at = event.occurred_at
-    seen = (state.seen_commands if state else frozenset()) | (
-        {event.causation_id} if event.causation_id else set()
-    )
-    if event.type == e.COMMAND_REJECTED:
-        return replace(state, seen_commands=seen) if state else None
-    if event.type == e.TASK_SUBMITTED:
-        if state is not None:
-            raise ValueError(f"task {event.task_id} submitted twice")
-        return TaskState(
-            id=event.task_id,
-            tenant=event.tenant,
-            queue=p["queue"],
-            type=p["type"],
-            payload=p.get("payload"),
-            priority=p["priority"],
-            max_attempts=p["max_attempts"],
-            timeout_seconds=p["timeout_seconds"],
-            labels=dict(p.get("labels") or {}),
-            created_at=at,
-            updated_at=at,
-            status=Status(p["status"]),
-            version=event.version,
-            run_at=_ts(p.get("run_at")),
-            backoff_base_seconds=p.get("backoff_base_seconds"),
-            backoff_max_seconds=p.get("backoff_max_seconds"),
-            correlation_id=event.correlation_id,
-            seen_commands=seen,
-        )
-    if state is None:
-        raise ValueError(f"{event.type} for unknown task {event.task_id}")
-    if event.version != state.version + 1:
-        raise ValueError(
-            f"task {state.id}: version {event.version} does not follow {state.version}"
-        )
-    base = replace(state, version=event.version, updated_at=at, seen_commands=seen)
-    t = event.type
-    if t == e.TASK_READY:
-        return replace(base, status=Status.PENDING, run_at=None)
-    if t == e.TASK_DISPATCHED:
-        dispatch = Dispatch(
-            p["attempt"], p["dispatch_id"], datetime.fromisoformat(p["dispatched_at"])
-        )
-        return replace(base, dispatch=dispatch)
-    if t == e.ATTEMPT_STARTED:
-        attempt = Attempt(p["attempt"], p["worker"], datetime.fromisoformat(p["started_at"]))
-        return replace(
-            base, status=Status.RUNNING, dispatch=None, attempts=(*state.attempts, attempt)
-        )
-    if t in (e.ATTEMPT_FAILED, e.ATTEMPT_TIMED_OUT):
-        outcome = "failed" if t == e.ATTEMPT_FAILED else "timed_out"
-        return replace(
-            base,
-            status=Status.SCHEDULED,
-            run_at=_ts(p["retry_at"]),
-            attempts=_finish(state, p["attempt"], p, outcome),
-        )
-    if t == e.TASK_SUCCEEDED:
-        return replace(
-            base,
-            status=Status.SUCCEEDED,
-            result=p.get("result"),
-            attempts=_finish(state, p["attempt"], p, "succeeded"),
-        )
-    if t == e.TASK_DEAD_LETTERED:
-        outcome = "timed_out" if p.get("cause") in ("lease", "timeout") else "failed"
-        return replace(
-            base,
-            status=Status.DEAD,
-            dispatch=None,
-            attempts=_finish(state, p["attempt"], p, outcome),
-        )
-    if t == e.TASK_CANCELLED:
-        return replace(base, status=Status.CANCELLED, dispatch=None, run_at=None)
-    raise ValueError(f"unknown event type {t!r}")
+def _ended_by_cancel(
+    state: TaskState, cmd: Envelope, now: datetime, outcome: str, details: dict[str, Any]
+) -> Envelope:
+    """`task.cancelled` for a running attempt that ended after a cancel request."""
+    running = state.current_attempt
+    assert running is not None  # only called while an attempt runs
+    payload = {
+        "reason": state.cancel_reason or "",
+        "cancelled_at": now.isoformat(),
+        "attempt": running.number,
+        "worker": running.worker,
+        "finished_at": now.isoformat(),
+        "attempt_outcome": outcome,
+        **details,
+    }
+    return _event(state, cmd, e.TASK_CANCELLED, payload, now)
 
 
-def fold(events: list[Envelope], state: TaskState | None = None) -> TaskState | None:
-    """The state after all `events`, in order."""
-    for event in events:
-        state = evolve(state, event)
-    return state
+def _report(
+    state: TaskState,
+    cmd: Envelope,
+    body: c.SucceedAttempt | c.FailAttempt | c.CancelAttempt,
+    now: datetime,
+    policy: RetryPolicy,
+    draw: float,
+) -> list[Envelope]:
+    running = state.current_attempt
+    if state.status is not Status.RUNNING or running is None:
+        return reject(state, cmd, f"task is {state.status.value}, not running", now)
+    if running.number != body.attempt:
+        return reject(state, cmd, f"stale report for attempt {body.attempt}", now)
+    if isinstance(body, c.CancelAttempt):
+        if not state.cancel_requested:
+            return reject(state, cmd, "no cancel was requested for this attempt", now)
+        return [_ended_by_cancel(state, cmd, now, "cancelled", {})]
+    if isinstance(body, c.SucceedAttempt):
+        if state.cancel_requested:
+            return [_ended_by_cancel(state, cmd, now, "succeeded", {})]
+        payload = {
+            "attempt": body.attempt,
+            "worker": body.worker,
+            "result": body.result,
+            "finished_at": now.isoformat(),
+        }
+        return [_event(state, cmd, e.TASK_SUCCEEDED, payload, now)]
+    if state.cancel_requested:
+        details = {"error": body.error, "traceback": body.traceback}
+        return [_ended_by_cancel(state, cmd, now, "failed", details)]
+    failure = {
+        "attempt": body.attempt,
+        "worker": body.worker,
+        "error": body.error,
+        "traceback": body.traceback,
+        "finished_at": now.isoformat(),
+    }
+    return _retry_or_dead(state, cmd, now, policy, draw, failure, body.retryable, e.ATTEMPT_FAILED)
+
+
+def _redrive(state: TaskState, cmd: Envelope, body: c.RedriveTask, now: datetime) -> list[Envelope]:
+    if state.status is not Status.DEAD:
+        why = f"task is {state.status.value}; only a dead task is redriven"
+        return reject(state, cmd, why, now)
+    payload = {
+        "redrive": state.redrives + 1,
+        "reason": body.reason,
+        "attempt_base": len(state.attempts),
+        "redriven_at": now.isoformat(),
+    }
+    return [_event(state, cmd, e.TASK_REDRIVEN, payload, now)]

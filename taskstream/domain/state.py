@@ -32,7 +32,7 @@ class Attempt:
     finished_at: datetime | None = None
     error: str | None = None
     traceback: str | None = None
-    outcome: str = "running"  # running | succeeded | failed | timed_out
+    outcome: str = "running"  # running | succeeded | failed | timed_out | cancelled
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -80,6 +80,12 @@ class TaskState:
     dispatch: Dispatch | None = None
     result: Any = None
     correlation_id: str | None = None
+    # A cancel of a running attempt waits for the attempt to end; this says it was asked.
+    cancel_requested: bool = False
+    cancel_reason: str | None = None
+    # Attempts made before the last redrive: `max_attempts` budgets those after it.
+    attempt_base: int = 0
+    redrives: int = 0
     seen_commands: frozenset[str] = field(default_factory=frozenset)
 
     @property
@@ -91,6 +97,11 @@ class TaskState:
     def current_attempt(self) -> Attempt | None:
         """The last attempt, if any started."""
         return self.attempts[-1] if self.attempts else None
+
+    @property
+    def attempts_in_series(self) -> int:
+        """Attempts started since the last redrive (the ones `max_attempts` limits)."""
+        return len(self.attempts) - self.attempt_base
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, as the read model and the API show it."""
@@ -112,4 +123,6 @@ class TaskState:
             "attempts": [a.as_dict() for a in self.attempts],
             "result": self.result,
             "correlation_id": self.correlation_id,
+            "cancel_requested": self.cancel_requested,
+            "redrives": self.redrives,
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,8 +31,16 @@ async def submit_many(
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int, body: dict[str, Any]) -> None:
+        # An idempotency key makes a retry after a dropped connection safe.
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
         async with gate:
-            resp = await client.post("/v1/tasks", json=body)
+            for attempt in range(3):
+                try:
+                    resp = await client.post("/v1/tasks", json=body, headers=headers)
+                    break
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
             assert resp.status_code == 202, resp.text
             ids[i] = resp.json()["id"]
 

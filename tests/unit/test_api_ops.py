@@ -122,6 +122,6 @@ def test_field_errors_strip_the_location_and_keep_the_limit() -> None:
     assert [e.model_dump(exclude_none=True) for e in field_errors(raw)] == [
         {"field": "priority", "message": "must be ≤ 9", "limit": 9},
         {"field": "q", "message": "must be at most 5 characters", "limit": 5},
-        {"field": "a.0.b", "message": "Value error, bad"},
+        {"field": "a[0].b", "message": "Value error, bad"},
         {"field": "body", "message": "required"},
     ]

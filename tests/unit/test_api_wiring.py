@@ -98,3 +98,22 @@ async def test_retry_gives_up_after_the_deadline() -> None:
 def test_redact_drops_the_password() -> None:
     assert redact("postgresql://u:secret@db:5432/ts") == "postgresql://u@db:5432/ts"
     assert redact("postgresql://db/ts") == "postgresql://db/ts"
+
+
+async def test_append_many_awaits_every_acknowledgement() -> None:
+    producer = FakeProducer()
+    await KafkaCommandSink(producer, timeout=1).append_many([cmd(), cmd(), cmd()])
+    assert len(producer.sent) == 3
+
+
+async def test_append_many_refused_midway_may_have_written_the_first() -> None:
+    class RefuseSecond(FakeProducer):
+        async def send(self, command: Envelope) -> asyncio.Future[Any]:
+            self.mode = "refuse" if self.sent else "ack"
+            return await super().send(command)
+
+    producer = RefuseSecond()
+    with pytest.raises(CommandLogUnavailable) as caught:
+        await KafkaCommandSink(producer, timeout=1).append_many([cmd(), cmd()])
+    assert caught.value.written is None
+    assert len(producer.sent) == 1

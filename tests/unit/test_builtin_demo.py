@@ -37,7 +37,7 @@ def test_echo_returns_its_payload(payload: Any) -> None:
 async def test_sleep_sleeps_and_says_so() -> None:
     lines: list[tuple[str, str]] = []
     assert await demo.sleep({"seconds": 0.01}, _ctx(lines=lines)) == {"slept": 0.01}
-    assert lines == [("info", "sleeping 0.01s")]
+    assert lines == [("info", "sleeping 0.01s"), ("info", "slept 0.01s")]
 
 
 @pytest.mark.parametrize(

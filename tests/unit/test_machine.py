@@ -72,15 +72,6 @@ def test_cancel_pending_task_and_later_start_is_rejected() -> None:
     assert s.state.status is Status.CANCELLED and s.state.attempts == ()
 
 
-def test_cancel_of_running_task_is_rejected_for_now() -> None:
-    s = Scenario()
-    s.submit()
-    s.dispatch()
-    s.start()
-    (rejected,) = s.when("task.cancel", {})
-    assert rejected.type == "command.rejected" and "running" in rejected.payload["reason"]
-
-
 def test_duplicate_command_is_a_no_op() -> None:
     s = Scenario()
     s.submit()

@@ -16,16 +16,26 @@ from tests.unit.scenario import Scenario, command
 
 TERMINAL_EVENTS = {e.TASK_SUCCEEDED, e.TASK_DEAD_LETTERED, e.TASK_CANCELLED}
 
-ops = st.one_of(
-    st.tuples(st.just("submit"), st.integers(1, 4), st.integers(0, 9), st.booleans()),
+submit_op = st.tuples(st.just("submit"), st.integers(1, 4), st.integers(0, 9), st.booleans())
+# The steps that move a task forward are drawn more often than those that end it, so that
+# sequences reach running, dead and redriven tasks, not only early cancellations.
+forward = st.one_of(
     st.tuples(st.just("dispatch")),
     st.tuples(st.just("start"), st.booleans()),
-    st.tuples(st.just("succeed"), st.integers(0, 3)),
     st.tuples(st.just("fail"), st.integers(0, 3), st.booleans()),
-    st.tuples(st.just("cancel")),
     st.tuples(st.just("timer"), st.sampled_from(["run_at", "dispatch", "lease", "timeout"])),
-    st.tuples(st.just("duplicate"), st.integers(0, 50)),
     st.tuples(st.just("wait"), st.floats(0, 400)),
+)
+ops = st.one_of(
+    forward,
+    forward,
+    forward,
+    submit_op,
+    st.tuples(st.just("succeed"), st.integers(0, 3)),
+    st.tuples(st.just("cancel")),
+    st.tuples(st.just("stopped"), st.integers(0, 3)),
+    st.tuples(st.just("redrive")),
+    st.tuples(st.just("duplicate"), st.integers(0, 50)),
 )
 
 
@@ -43,6 +53,9 @@ def _apply(s: Scenario, op: tuple[Any, ...], sent: list[Envelope], draw: float) 
     elif kind == "dispatch":
         s.when("task.dispatch", {"dispatch_id": f"d{s.counter}"})
     elif kind == "start":
+        if op[1] and state is not None and state.status is Status.PENDING and not state.dispatch:
+            s.when("task.dispatch", {"dispatch_id": f"d{s.counter}"})  # the scheduler's step
+            state = s.state
         d = state.dispatch if state else None
         dispatch_id = d.dispatch_id if d and op[1] else "bogus"
         attempt = d.attempt if d else 1
@@ -59,6 +72,10 @@ def _apply(s: Scenario, op: tuple[Any, ...], sent: list[Envelope], draw: float) 
         s.when("attempt.fail", payload, draw=draw)
     elif kind == "cancel":
         s.when("task.cancel", {})
+    elif kind == "stopped":
+        s.when("attempt.cancel", {"attempt": max(1, number - op[1]), "worker": "w"})
+    elif kind == "redrive":
+        s.when("task.redrive", {})
     elif kind == "timer":
         s.when("timer.fire", {"kind": op[1], "attempt": number}, draw=draw)
     elif kind == "duplicate" and sent:
@@ -67,8 +84,15 @@ def _apply(s: Scenario, op: tuple[Any, ...], sent: list[Envelope], draw: float) 
         s.advance(op[1])
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(ops, max_size=40), st.floats(0, 0.999))
+# Most sequences start with a submit, so that they reach running, dead and redriven tasks.
+sequences = st.one_of(
+    st.lists(ops, max_size=40),
+    st.tuples(submit_op, st.lists(ops, min_size=5, max_size=40)).map(lambda t: [t[0], *t[1]]),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(sequences, st.floats(0, 0.999))
 def test_any_command_sequence_keeps_the_invariants(seq: list[tuple[Any, ...]], draw: float) -> None:
     s = Scenario()
     history: list[Envelope] = []
@@ -78,15 +102,29 @@ def test_any_command_sequence_keeps_the_invariants(seq: list[tuple[Any, ...]], d
         for event in s.events[before:]:
             history.append(event)
         if s.state is not None:
-            # attempts never exceed max_attempts
-            assert len(s.state.attempts) <= s.state.max_attempts
-    # one terminal state at most, and nothing changes the task after it
-    terminal = [i for i, ev in enumerate(history) if ev.type in TERMINAL_EVENTS]
-    assert len(terminal) <= 1
-    if terminal:
-        after = history[terminal[0] + 1 :]
-        assert all(ev.type == e.COMMAND_REJECTED for ev in after)
+            # attempts since the last redrive never exceed max_attempts
+            assert 0 <= s.state.attempts_in_series <= s.state.max_attempts
+            # only a running attempt can be waiting for its cancel
+            assert not s.state.cancel_requested or s.state.status is Status.RUNNING
+    # Terminal events only end an attempt series, at most once each; only `task.redriven`
+    # reopens one, and only after `task.dead_lettered`. Nothing else follows an end.
+    open_, last_end = True, ""
+    for ev in history:
+        if ev.type in TERMINAL_EVENTS:
+            assert open_
+            open_, last_end = False, ev.type
+        elif ev.type == e.TASK_REDRIVEN:
+            assert not open_ and last_end == e.TASK_DEAD_LETTERED
+            open_ = True
+        elif ev.type != e.COMMAND_REJECTED and ev.type != e.TASK_SUBMITTED:
+            assert open_
+    if not open_:
         assert s.state is not None and s.state.status in TERMINAL
+    # cancel wins: after a cancel request the next change is the task's cancellation
+    changes = [ev.type for ev in history if ev.type != e.COMMAND_REJECTED]
+    for i, type_ in enumerate(changes[:-1]):
+        if type_ == e.TASK_CANCEL_REQUESTED:
+            assert changes[i + 1] == e.TASK_CANCELLED
     # versions increase by one per state-changing event; rejections carry the current one
     version = 0
     for ev in history:
@@ -140,3 +178,25 @@ def test_a_task_that_always_fails_is_dead_after_max_attempts(
             s.when("timer.fire", {"kind": "run_at"}, draw=draw)
     assert s.state is not None and s.state.status is Status.DEAD
     assert [a.error for a in s.state.attempts] == [f"error {i}" for i in range(max_attempts)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 3), st.floats(0, 0.999))
+def test_each_redrive_gives_a_fresh_budget_and_keeps_every_attempt(
+    max_attempts: int, rounds: int, draw: float
+) -> None:
+    s = Scenario()
+    s.submit(max_attempts=max_attempts)
+    for r in range(rounds):
+        for i in range(max_attempts):
+            s.run_once(fail=f"r{r} e{i}")
+            assert s.state is not None and s.state.attempts_in_series <= max_attempts
+            if s.state.status is Status.SCHEDULED:
+                s.advance(400)
+                s.when("timer.fire", {"kind": "run_at"}, draw=draw)
+        assert s.state is not None and s.state.status is Status.DEAD
+        s.when("task.redrive", {})
+        assert s.state.status is Status.PENDING and s.state.redrives == r + 1
+    assert s.state is not None and len(s.state.attempts) == rounds * max_attempts
+    assert [a.number for a in s.state.attempts] == list(range(1, rounds * max_attempts + 1))
+    assert fold(s.events) == s.state

@@ -1,0 +1,154 @@
+"""`evolve`: fold one event into a task's state (pure; the other half of `machine.decide`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from taskstream.domain import events as e
+from taskstream.domain.envelope import Envelope
+from taskstream.domain.state import Attempt, Dispatch, Status, TaskState
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _finish(state: TaskState, number: int, p: dict[str, Any], outcome: str) -> tuple[Attempt, ...]:
+    finished = _ts(p.get("finished_at"))
+    return tuple(
+        replace(
+            a,
+            finished_at=finished,
+            error=p.get("error"),
+            traceback=p.get("traceback") or None,
+            outcome=outcome,
+        )
+        if a.number == number
+        else a
+        for a in state.attempts
+    )
+
+
+def _submitted(event_task: str, p: dict[str, Any], base: dict[str, Any]) -> TaskState:
+    return TaskState(
+        id=event_task,
+        queue=p["queue"],
+        type=p["type"],
+        payload=p.get("payload"),
+        priority=p["priority"],
+        max_attempts=p["max_attempts"],
+        timeout_seconds=p["timeout_seconds"],
+        labels=dict(p.get("labels") or {}),
+        status=Status(p["status"]),
+        run_at=_ts(p.get("run_at")),
+        backoff_base_seconds=p.get("backoff_base_seconds"),
+        backoff_max_seconds=p.get("backoff_max_seconds"),
+        **base,
+    )
+
+
+def _cancelled(base: TaskState, p: dict[str, Any]) -> TaskState:
+    ended = base.attempts
+    number = p.get("attempt")
+    if number is not None:
+        # The attempt that was running keeps what its worker said happened to it.
+        ended = _finish(base, number, p, p.get("attempt_outcome", "cancelled"))
+    return replace(
+        base,
+        status=Status.CANCELLED,
+        dispatch=None,
+        run_at=None,
+        attempts=ended,
+        cancel_requested=False,
+        cancel_reason=p.get("reason", base.cancel_reason),
+    )
+
+
+def evolve(state: TaskState | None, event: Envelope) -> TaskState | None:
+    """The state after `event` (raises `ValueError` for an event that cannot apply)."""
+    p = event.payload
+    at = event.occurred_at
+    seen = (state.seen_commands if state else frozenset()) | (
+        {event.causation_id} if event.causation_id else set()
+    )
+    if event.type == e.COMMAND_REJECTED:
+        return replace(state, seen_commands=seen) if state else None
+    if event.type == e.TASK_SUBMITTED:
+        if state is not None:
+            raise ValueError(f"task {event.task_id} submitted twice")
+        common = {
+            "tenant": event.tenant,
+            "created_at": at,
+            "updated_at": at,
+            "version": event.version,
+            "correlation_id": event.correlation_id,
+            "seen_commands": seen,
+        }
+        return _submitted(event.task_id, p, common)
+    if state is None:
+        raise ValueError(f"{event.type} for unknown task {event.task_id}")
+    if event.version != state.version + 1:
+        raise ValueError(
+            f"task {state.id}: version {event.version} does not follow {state.version}"
+        )
+    base = replace(state, version=event.version, updated_at=at, seen_commands=seen)
+    t = event.type
+    if t == e.TASK_READY:
+        return replace(base, status=Status.PENDING, run_at=None)
+    if t == e.TASK_DISPATCHED:
+        dispatch = Dispatch(
+            p["attempt"], p["dispatch_id"], datetime.fromisoformat(p["dispatched_at"])
+        )
+        return replace(base, dispatch=dispatch)
+    if t == e.ATTEMPT_STARTED:
+        attempt = Attempt(p["attempt"], p["worker"], datetime.fromisoformat(p["started_at"]))
+        return replace(
+            base, status=Status.RUNNING, dispatch=None, attempts=(*state.attempts, attempt)
+        )
+    if t in (e.ATTEMPT_FAILED, e.ATTEMPT_TIMED_OUT):
+        outcome = "failed" if t == e.ATTEMPT_FAILED else "timed_out"
+        return replace(
+            base,
+            status=Status.SCHEDULED,
+            run_at=_ts(p["retry_at"]),
+            attempts=_finish(state, p["attempt"], p, outcome),
+        )
+    if t == e.TASK_SUCCEEDED:
+        return replace(
+            base,
+            status=Status.SUCCEEDED,
+            result=p.get("result"),
+            attempts=_finish(state, p["attempt"], p, "succeeded"),
+        )
+    if t == e.TASK_DEAD_LETTERED:
+        outcome = "timed_out" if p.get("cause") in ("lease", "timeout") else "failed"
+        return replace(
+            base,
+            status=Status.DEAD,
+            dispatch=None,
+            attempts=_finish(state, p["attempt"], p, outcome),
+        )
+    if t == e.TASK_CANCEL_REQUESTED:
+        return replace(base, cancel_requested=True, cancel_reason=p.get("reason", ""))
+    if t == e.TASK_CANCELLED:
+        return _cancelled(base, p)
+    if t == e.TASK_REDRIVEN:
+        return replace(
+            base,
+            status=Status.PENDING,
+            run_at=None,
+            dispatch=None,
+            result=None,
+            attempt_base=p["attempt_base"],
+            redrives=p["redrive"],
+        )
+    raise ValueError(f"unknown event type {t!r}")
+
+
+def fold(events: list[Envelope], state: TaskState | None = None) -> TaskState | None:
+    """The state after all `events`, in order."""
+    for event in events:
+        state = evolve(state, event)
+    return state
