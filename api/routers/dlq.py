@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CommandsDep, MetricsDep, ReaderDep, ReadModelDep, SettingsDep, WriterDep
+from api.paging import task_page
 from api.ports import CommandLogUnavailable, CommandSink, TaskReader
 from api.problems import FieldError, ProblemError, invalid, problem_responses
 from api.schemas import Accepted, TaskPage
@@ -120,19 +121,16 @@ async def list_dead(
     cursor: Annotated[str | None, Query(max_length=1000, description="From `next_cursor`.")] = None,
 ) -> dict[str, Any]:
     """Dead tasks, newest first, each with every attempt's error and traceback."""
-    size = settings.page_size_default if limit is None else limit
-    if size > settings.page_size_max:
-        cap = settings.page_size_max
-        raise invalid(FieldError(field="limit", message=f"must be ≤ {cap}", limit=cap))
-    try:
-        items, next_cursor = await read_model.list_tasks(
-            principal.tenant, status="dead", queue=queue, type=type, limit=size, cursor=cursor
-        )
-    except ValueError as exc:
-        raise invalid(
-            FieldError(field="cursor", message="is not a cursor this API issued; start over")
-        ) from exc
-    return {"items": items, "next_cursor": next_cursor}
+    return await task_page(
+        read_model,
+        settings,
+        principal.tenant,
+        status="dead",
+        queue=queue,
+        type=type,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 @router.post(

@@ -17,7 +17,8 @@ from api.deps import (
     SettingsDep,
     WriterDep,
 )
-from api.problems import FieldError, ProblemError, invalid, problem_responses
+from api.paging import task_page
+from api.problems import ProblemError, problem_responses
 from api.schemas import (
     Accepted,
     CancelTaskRequest,
@@ -126,24 +127,16 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(max_length=1000, description="From `next_cursor`.")] = None,
 ) -> dict[str, Any]:
     """List tasks, newest first, with cursor pagination."""
-    size = settings.page_size_default if limit is None else limit
-    if size > settings.page_size_max:
-        cap = settings.page_size_max
-        raise invalid(FieldError(field="limit", message=f"must be ≤ {cap}", limit=cap))
-    try:
-        items, next_cursor = await read_model.list_tasks(
-            principal.tenant,
-            status=status.value if status else None,
-            queue=queue,
-            type=type,
-            limit=size,
-            cursor=cursor,
-        )
-    except ValueError as exc:
-        raise invalid(
-            FieldError(field="cursor", message="is not a cursor this API issued; start over")
-        ) from exc
-    return {"items": items, "next_cursor": next_cursor}
+    return await task_page(
+        read_model,
+        settings,
+        principal.tenant,
+        status=status.value if status else None,
+        queue=queue,
+        type=type,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 @router.get("/{task_id}", response_model=TaskOut, responses=problem_responses(404))
