@@ -66,6 +66,7 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
         async with AsyncExitStack() as stack:
             app.state.adapters = await _start(app, settings, stack)
             if app.state.adapters is not None:
+                app.state.tails.warm()
                 log.info(
                     "api started", extra={"host": settings.api_host, "port": settings.api_port}
                 )

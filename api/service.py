@@ -41,6 +41,8 @@ def run(settings: Settings) -> None:
         access_log=False,
         proxy_headers=True,
         server_header=False,
+        # The sans-I/O WebSocket protocol: back-pressure on send, no deprecated legacy API.
+        ws="websockets-sansio",
     )
     server = _Server(config, app)
     asyncio.run(server.serve())

@@ -211,6 +211,9 @@ async def stream_ws(ws: WebSocket) -> None:
         return await _close(ws, WS_BAD_REQUEST, str(exc))
     except TooManyStreams as exc:
         return await _close(ws, WS_TOO_MANY, str(exc))
+    except Exception as exc:  # the broker is unreachable, or the tail is still catching up
+        log.warning("tail not opened", extra={"error": repr(exc)})
+        return await _close(ws, WS_INTERNAL, "the live tail is unavailable; retry shortly")
     try:
         await _serve_ws(ws, sub)
     finally:
@@ -245,6 +248,8 @@ async def _serve_ws(ws: WebSocket, sub: Subscription) -> None:
         return
     for t in done:
         exc = None if t.cancelled() else t.exception()
-        if exc is not None and not isinstance(exc, WebSocketDisconnect):
+        if isinstance(exc, RuntimeError):  # the server's protocol closed it (ping timeout)
+            log.info("tail connection closed under it", extra={"error": repr(exc)})
+        elif exc is not None and not isinstance(exc, WebSocketDisconnect):
             log.warning("tail failed", extra={"error": repr(exc)})
             await _close(ws, WS_INTERNAL, "the tail failed; reconnect with your last cursor")

@@ -93,7 +93,7 @@ class Subscription:
     async def _handle(self, record: TailRecord) -> bytes | None:
         flt = self.subscriber.filter
         self._next = cursors.advance(self._next, record.partition, record.offset)
-        if not flt.matches_record(record):
+        if record.tenant != self.subscriber.tenant or not flt.matches_record(record):
             return None
         if flt.needs_task:
             attrs = await self._service.attrs.resolve(record, self._lookup)
@@ -118,6 +118,7 @@ class TailService:
         self._followers: dict[Stream, TopicFollower] = {}
         self._lock = asyncio.Lock()
         self._per_key: Counter[str] = Counter()
+        self._warming: list[asyncio.Future[None]] = []
 
     def open_streams(self, key_id: str) -> int:
         """Tails open with this key."""
@@ -133,6 +134,18 @@ class TailService:
                 self._followers[stream] = found
         await asyncio.wait_for(found.ready.wait(), READY_TIMEOUT_SECONDS)
         return found
+
+    def warm(self) -> None:
+        """Start following both topics in the background, so the first client need not wait."""
+
+        async def start(stream: Stream) -> None:
+            try:
+                await self.follower(stream)
+            except Exception as exc:  # retried by the first subscription
+                log.warning("tail not started", extra={"stream": stream, "error": repr(exc)})
+
+        for stream in self.hubs:
+            self._warming.append(asyncio.ensure_future(start(stream)))
 
     def _make(self, stream: Stream) -> TopicFollower:
         s = self._settings
@@ -187,6 +200,9 @@ class TailService:
 
     async def close(self) -> None:
         """Stop the followers."""
+        for warming in self._warming:
+            warming.cancel()
+        await asyncio.gather(*self._warming, return_exceptions=True)
         for follower in self._followers.values():
             await follower.stop()
         self._followers.clear()
