@@ -89,7 +89,7 @@ async def _sse_body(sub: Subscription, idle: float) -> AsyncIterator[bytes]:
             if out is None:
                 yield b": keep-alive\n\n"
             else:
-                yield _sse(name, out, orjson.loads(out)["cursor"])
+                yield _sse(name, out, sub.cursor())  # the cursor in `out`
     except TooSlow as exc:
         yield _sse("error", orjson.dumps({"error": "client_too_slow", "detail": str(exc)}))
     finally:
