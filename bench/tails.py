@@ -26,6 +26,9 @@ from taskstream.producer import CommandProducer, make_command, new_id
 from taskstream.settings import Settings
 from taskstream.stack.launch import LaunchedStack
 
+# Stop once the tail was silent this long (the scheduler may lag far behind the submits).
+IDLE_LIMIT_SECONDS = 30
+
 
 async def _produce(bootstrap: str, rate: int, seconds: float, ids: set[str]) -> float:
     producer = CommandProducer(Settings(kafka_bootstrap=bootstrap))
@@ -58,13 +61,14 @@ async def run(stack: dict[str, Any], rate: int, seconds: float) -> dict[str, Any
         await ws.send(json.dumps({"subscribe": {"stream": "events", "type": "demo.echo"}}))
         assert "subscribed" in orjson.loads(await ws.recv())
         producing = asyncio.create_task(_produce(stack["kafka_bootstrap"], rate, seconds, ids))
-        deadline = time.monotonic() + seconds + 120
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + seconds + 300
+        idle = 0
+        while time.monotonic() < deadline and idle < IDLE_LIMIT_SECONDS:
             try:
-                raw = await asyncio.wait_for(ws.recv(), 5)
+                raw = await asyncio.wait_for(ws.recv(), 1)
+                idle = 0
             except TimeoutError:
-                if producing.done():
-                    break
+                idle += 1
                 continue
             received = time.time()
             event = orjson.loads(raw)["event"]
