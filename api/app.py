@@ -15,7 +15,8 @@ from api import problems
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.middleware import BodyLimit, ErrorGuard
 from api.ports import Adapters
-from api.routers import batch, contract, dlq, health, history, tasks
+from api.routers import batch, contract, dlq, health, history, stream, tasks
+from api.tails.service import TailService
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,15 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if deps is not None:
-            yield
+            try:
+                yield
+            finally:
+                await app.state.tails.close()
             return
         async with AsyncExitStack() as stack:
             app.state.adapters = await _start(app, settings, stack)
             if app.state.adapters is not None:
+                app.state.tails.warm()
                 log.info(
                     "api started", extra={"host": settings.api_host, "port": settings.api_port}
                 )
@@ -69,6 +74,7 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
                 yield
             finally:
                 app.state.adapters = None
+                await app.state.tails.close()
                 log.info("api stopping")
 
     app = FastAPI(
@@ -80,6 +86,7 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics = ApiMetrics()
     app.state.adapters = deps
+    app.state.tails = TailService(settings)
     problems.install(app)
     app.include_router(health.router)
     app.include_router(tasks.router)
@@ -88,6 +95,7 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
     app.include_router(history.router)
     app.include_router(batch.router)
     app.include_router(contract.router)
+    app.include_router(stream.router)
     # Added innermost first: metrics see every answer, the guard's 500s included.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(ErrorGuard)

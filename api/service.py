@@ -44,6 +44,8 @@ def run(settings: Settings) -> None:
         # Longer than clients' idle pools, so a reused connection is not closed under
         # them mid-request (uvicorn's 5 s default races with busy clients).
         timeout_keep_alive=75,
+        # The sans-I/O WebSocket protocol: back-pressure on send, no deprecated legacy API.
+        ws="websockets-sansio",
     )
     server = _Server(config, app)
     asyncio.run(server.serve())

@@ -60,6 +60,26 @@ class Settings(BaseSettings):
         1000, ge=1, description="Most tasks one `POST /v1/tasks:batch` may submit."
     )
 
+    # Live tails (WebSocket and SSE).
+    tail_ring_max: int = Field(
+        100_000,
+        ge=100,
+        description="Records of each tailed topic kept in memory (split evenly over its "
+        "partitions); older positions are read from the broker again on resume.",
+    )
+    tail_client_queue_max: int = Field(
+        1000, ge=1, description="Messages queued for one tail client before it is disconnected."
+    )
+    tail_max_streams_per_key: int = Field(
+        20, ge=1, description="Open live tails (WebSocket and SSE together) per API key."
+    )
+    tail_task_cache_size: int = Field(
+        100_000, ge=1, description="Tasks whose queue and type the tail filters keep in memory."
+    )
+    tail_keepalive_seconds: float = Field(
+        15.0, gt=0, description="Idle interval after which an SSE tail sends a comment line."
+    )
+
     # Task defaults.
     default_priority: int = Field(5, ge=0, le=9, description="Priority of a task that names none.")
     default_max_attempts: int = Field(3, ge=1, le=100, description="Attempts before `dead`.")
