@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from streams.scheduler.metrics import COMMANDS, DISPATCHED, EVENTS, TIMERS_FIRED
 from streams.scheduler.partition import PartitionState, Timing
 from streams.scheduler.rebuild import rebuild_partition
+from streams.scheduler.schedules import fire_records
 from streams.scheduler.workers import WorkerDirectory
 from taskstream.codec import decode, encode, encode_dict
 from taskstream.domain import commands as c
@@ -27,6 +28,7 @@ from taskstream.domain.capacity import partition_share
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import DecodeError
 from taskstream.domain.machine import RetryPolicy, decide, reject
+from taskstream.domain.schedule_model import SCHEDULE_COMMANDS, is_schedule
 from taskstream.producer import new_id
 from taskstream.settings import Settings
 from taskstream.topics import ensure_topics
@@ -62,6 +64,7 @@ class Scheduler:
         self._queues: set[str] = set()
         self._lock = asyncio.Lock()
         self._events_topic = settings.topic("events")
+        self._commands_topic = settings.topic("commands")
 
     # Assignment -------------------------------------------------------------------
     def assign(self, partitions: set[int]) -> None:
@@ -79,6 +82,15 @@ class Scheduler:
             task = self._rebuilds.pop(p, None)
             if task:
                 task.cancel()
+
+    def _adopt_rebuilt(self) -> None:
+        # A partition whose rebuild finished is owned even before a command arrives
+        # for it: its timers and schedules must fire after a restart.
+        for p, task in list(self._rebuilds.items()):
+            if task.done() and not task.cancelled() and task.exception() is None:
+                self._rebuilds.pop(p)
+                self.partitions[p] = task.result()
+                self._queues.update(t.queue for t in self.partitions[p].tasks.values())
 
     async def partition(self, p: int) -> PartitionState:
         """The state of partition `p`, waiting for its rebuild if one is running."""
@@ -138,6 +150,9 @@ class Scheduler:
             if isinstance(attempt, int):
                 st.extend_lease(cmd.task_id, attempt, now)
             return
+        if is_schedule(cmd.task_id) or cmd.type in SCHEDULE_COMMANDS:
+            self._append(st, st.schedules.command(cmd, moment), now, out)
+            return
         state = st.tasks.get(cmd.task_id)
         if cmd.event_id in st.rejected_early:
             return  # a replay of a command refused before its task existed
@@ -162,8 +177,18 @@ class Scheduler:
             now = self.clock()
             moment = datetime.fromtimestamp(now, UTC)
             out: list[Outgoing] = []
+            self._adopt_rebuilt()
             states = list(self.partitions.values())
             for st in states:
+                out += fire_records(
+                    st.schedules,
+                    st.partition,
+                    now,
+                    moment,
+                    self.draw,
+                    events_topic=self._events_topic,
+                    commands_topic=self._commands_topic,
+                )
                 for timer in st.due_timers(now):
                     state = st.tasks.get(timer.task_id)
                     if state is None:
