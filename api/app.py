@@ -15,7 +15,7 @@ from api import problems
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.middleware import BodyLimit, ErrorGuard
 from api.ports import Adapters
-from api.routers import health, tasks
+from api.routers import health, schedules, tasks
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(tasks.router)
+    app.include_router(schedules.router)
     # Added innermost first: metrics see every answer, the guard's 500s included.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(ErrorGuard)
