@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from taskstream.cli import dev, services, tasks
+from taskstream.cli import dev, schedules, services, tasks
 
 app = typer.Typer(
     name="taskstream",
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.add_typer(dev.app, name="dev", rich_help_panel="Local stack")
 for _command in (tasks.submit, tasks.get, tasks.cancel):
     app.command(rich_help_panel="Tasks")(_command)
+app.add_typer(schedules.app, name="schedules", rich_help_panel="Tasks")
 services.register(app)
 
 
