@@ -70,6 +70,22 @@ class TaskReader(Protocol):
         ...
 
 
+class ScheduleReader(Protocol):
+    """The schedules read model (`projections.schedule_read.ScheduleReadModel`)."""
+
+    async def get_schedule(
+        self, tenant: str, schedule_id: str, *, fires: int = 20
+    ) -> dict[str, Any] | None:
+        """A schedule with its recent fires, or None."""
+        ...
+
+    async def list_schedules(
+        self, tenant: str, *, include_deleted: bool, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of schedules, newest first (ValueError on a bad cursor)."""
+        ...
+
+
 class CommandSink(Protocol):
     """Appends commands to the commands topic."""
 
@@ -118,3 +134,4 @@ class Adapters:
     keys: KeyStore
     probes: tuple[Probe, ...] = ()
     clock: Callable[[], datetime] = field(default=utc_now)
+    schedules: ScheduleReader | None = None

@@ -18,6 +18,7 @@ from api.auth import StaticKeyStore
 from api.ports import Adapters, CommandLogUnavailable
 from projections.migrate import migrate
 from projections.read import ReadModel
+from projections.schedule_read import ScheduleReadModel
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import InfrastructureError
 from taskstream.producer import CommandProducer
@@ -220,6 +221,7 @@ async def open_adapters(settings: Settings) -> AsyncIterator[Adapters]:
                 log.warning("no API keys configured: every authenticated request gets 401")
             yield Adapters(
                 read_model=ReadModel(pool),
+                schedules=ScheduleReadModel(pool),
                 commands=KafkaCommandSink(producer, timeout=APPEND_TIMEOUT_SECONDS),
                 keys=keys,
                 probes=(PostgresProbe(pool), BrokerProbe(producer)),

@@ -23,6 +23,7 @@ import orjson
 
 from projections.attempts import attempt_changes, write_attempts
 from projections.fold import FoldResult, affected_task_ids, fold_batch, fold_extras, state_from_dict
+from projections.schedules import apply_schedules, split
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.state import TaskState
 
@@ -206,7 +207,8 @@ async def _apply(
     # so the fold overlaps it. That read may be older than a concurrent writer's commit
     # (two members during a rebalance); the upsert's version guard keeps the newer row.
     started = time.perf_counter()
-    events = [item.event for item in batch]
+    # Schedules share the log and the archive; they fold into their own table.
+    events, schedule_events = split([item.event for item in batch])
     event_rows = _event_rows(batch, no_nul=no_nul)
     async with pool.acquire() as conn, conn.transaction():
         insert = asyncio.ensure_future(conn.execute(_INSERT_EVENTS, event_rows))
@@ -221,6 +223,8 @@ async def _apply(
         if result.changed:
             updated = _count(await conn.execute(_UPSERT_TASKS, task_rows))
             await write_attempts(conn, attempts, lambda rows: encode_rows(rows, no_nul=no_nul))
+        if schedule_events:
+            updated += await apply_schedules(conn, schedule_events)
         if checkpoints:
             parts = sorted(checkpoints)
             await conn.execute(

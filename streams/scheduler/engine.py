@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from streams.scheduler.metrics import COMMANDS, DISPATCHED, EVENTS, TIMERS_FIRED
 from streams.scheduler.partition import PartitionState, Timing
 from streams.scheduler.rebuild import rebuild_partition
+from streams.scheduler.schedules import fire_records
 from streams.scheduler.workers import WorkerDirectory
 from taskstream.codec import decode, encode, encode_dict
 from taskstream.domain import commands as c
@@ -28,6 +29,7 @@ from taskstream.domain.capacity import partition_share
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import DecodeError
 from taskstream.domain.machine import RetryPolicy, decide, reject
+from taskstream.domain.schedule_model import SCHEDULE_COMMANDS, is_schedule
 from taskstream.domain.state import Attempt
 from taskstream.producer import new_id
 from taskstream.settings import Settings
@@ -83,6 +85,7 @@ class Scheduler:
         # Cancel requests of rebuilt partitions, told to the workers again on the next tick:
         # the first telling may not have reached the log before a crash.
         self._retell: list[Outgoing] = []
+        self._commands_topic = settings.topic("commands")
 
     # Assignment -------------------------------------------------------------------
     def assign(self, partitions: set[int]) -> None:
@@ -162,6 +165,9 @@ class Scheduler:
             if isinstance(attempt, int):
                 st.extend_lease(cmd.task_id, attempt, now)
             return
+        if is_schedule(cmd.task_id) or cmd.type in SCHEDULE_COMMANDS:
+            self._append(st, st.schedules.command(cmd, moment), now, out)
+            return
         state = st.tasks.get(cmd.task_id)
         if cmd.event_id in st.rejected_early:
             return  # a replay of a command refused before its task existed
@@ -195,6 +201,15 @@ class Scheduler:
             out, self._retell = self._retell, []
             states = list(self.partitions.values())
             for st in states:
+                out += fire_records(
+                    st.schedules,
+                    st.partition,
+                    now,
+                    moment,
+                    self.draw,
+                    events_topic=self._events_topic,
+                    commands_topic=self._commands_topic,
+                )
                 for timer in st.due_timers(now):
                     state = st.tasks.get(timer.task_id)
                     if state is None:

@@ -6,9 +6,11 @@ import heapq
 from collections import defaultdict
 from dataclasses import dataclass
 
+from streams.scheduler.schedules import ScheduleBook
 from taskstream.domain.capacity import ready_key
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.machine import evolve
+from taskstream.domain.schedule_model import is_schedule
 from taskstream.domain.state import Status, TaskState
 
 
@@ -49,10 +51,15 @@ class PartitionState:
         self.leases: dict[str, float] = {}
         # Commands rejected before their task existed: a replay must not apply them later.
         self.rejected_early: set[str] = set()
+        # Cron schedules keyed on this partition: a sibling fold of their own events.
+        self.schedules = ScheduleBook()
         self._seq = 0
 
     def apply(self, event: Envelope, now: float) -> TaskState | None:
         """Fold one event in and update the indexes (`now` places new leases)."""
+        if is_schedule(event.task_id):
+            self.schedules.apply(event)
+            return None
         old = self.tasks.get(event.task_id)
         new = evolve(old, event)
         if new is None:
@@ -142,5 +149,8 @@ class PartitionState:
         return len(self.inflight.get(queue, ()))
 
     def next_due(self) -> float | None:
-        """When the earliest timer is due."""
-        return self.timers[0].due if self.timers else None
+        """When the earliest timer (or schedule) is due."""
+        dues = [d for d in (self.schedules.next_due(),) if d is not None]
+        if self.timers:
+            dues.append(self.timers[0].due)
+        return min(dues) if dues else None

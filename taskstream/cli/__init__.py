@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from taskstream.cli import audit, dev, dlq, history, services, tasks
+from taskstream.cli import audit, dev, dlq, history, schedules, services, tasks
 
 app = typer.Typer(
     name="taskstream",
@@ -21,6 +21,7 @@ app.command(rich_help_panel="History")(history.inspect)
 app.command(rich_help_panel="History")(history.logs)
 app.add_typer(dlq.app, name="dlq", rich_help_panel="Tasks")
 app.command(rich_help_panel="Operations")(audit.audit)
+app.add_typer(schedules.app, name="schedules", rich_help_panel="Tasks")
 services.register(app)
 
 

@@ -106,7 +106,10 @@ async def test_migrate_is_idempotent_and_safe_when_concurrent(pool: asyncpg.Pool
     assert await migrate(pool) == []
     names = await pool.fetch("SELECT name FROM schema_migrations ORDER BY name")
     assert [r["name"] for r in names] == every
-    relations = ("tasks", "task_events", "projection_checkpoints", "task_attempts", "task_logs")
+    relations = (
+        *("tasks", "task_events", "projection_checkpoints"),
+        *("task_attempts", "task_logs", "schedules"),
+    )
     for relation in relations:
         assert await pool.fetchval("SELECT to_regclass($1)", relation) is not None
 
