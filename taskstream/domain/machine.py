@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from taskstream.domain import commands as c
 from taskstream.domain import events as e
 from taskstream.domain.backoff import compute_backoff
-from taskstream.domain.envelope import Envelope, event_id_for, rejection_id_for
+from taskstream.domain.emit import next_event, reject
+from taskstream.domain.envelope import Envelope, event_id_for
 from taskstream.domain.evolve import evolve, fold
 from taskstream.domain.state import Status, TaskState
 
@@ -30,40 +31,6 @@ class RetryPolicy:
     base_seconds: float = 1.0
     factor: float = 2.0
     max_seconds: float = 300.0
-
-
-def _event(
-    state: TaskState | None, cmd: Envelope, type_: str, payload: dict[str, Any], now: datetime
-) -> Envelope:
-    version = (state.version if state else 0) + 1
-    return Envelope(
-        event_id=event_id_for(cmd.task_id, version, type_),
-        type=type_,
-        task_id=cmd.task_id,
-        version=version,
-        occurred_at=now,
-        causation_id=cmd.event_id,
-        correlation_id=cmd.correlation_id or (state.correlation_id if state else None),
-        tenant=state.tenant if state else cmd.tenant,
-        payload=payload,
-    )
-
-
-def reject(state: TaskState | None, cmd: Envelope, reason: str, now: datetime) -> list[Envelope]:
-    """The `command.rejected` event that records why `cmd` was refused."""
-    return [
-        Envelope(
-            event_id=rejection_id_for(cmd.event_id),
-            type=e.COMMAND_REJECTED,
-            task_id=cmd.task_id,
-            version=state.version if state else 0,
-            occurred_at=now,
-            causation_id=cmd.event_id,
-            correlation_id=cmd.correlation_id,
-            tenant=state.tenant if state else cmd.tenant,
-            payload={"command_id": cmd.event_id, "command_type": cmd.type, "reason": reason},
-        )
-    ]
 
 
 def _retry_or_dead(
@@ -90,7 +57,7 @@ def _retry_or_dead(
         )
         retry_at = now + timedelta(seconds=delay)
         return [
-            _event(
+            next_event(
                 state,
                 cmd,
                 retry_type,
@@ -99,7 +66,7 @@ def _retry_or_dead(
             )
         ]
     reason = "non-retryable error" if not retryable else "attempts exhausted"
-    return [_event(state, cmd, e.TASK_DEAD_LETTERED, {**failure, "reason": reason}, now)]
+    return [next_event(state, cmd, e.TASK_DEAD_LETTERED, {**failure, "reason": reason}, now)]
 
 
 def decide(
@@ -124,7 +91,7 @@ def decide(
         scheduled = body.run_at is not None and body.run_at > now
         payload = body.model_dump(mode="json")
         payload["status"] = (Status.SCHEDULED if scheduled else Status.PENDING).value
-        return [_event(None, cmd, e.TASK_SUBMITTED, payload, now)]
+        return [next_event(None, cmd, e.TASK_SUBMITTED, payload, now)]
 
     if state is None:
         return reject(None, cmd, "unknown task", now)
@@ -146,7 +113,7 @@ def decide(
             "dispatch_id": body.dispatch_id,
             "dispatched_at": now.isoformat(),
         }
-        return [_event(state, cmd, e.TASK_DISPATCHED, payload, now)]
+        return [next_event(state, cmd, e.TASK_DISPATCHED, payload, now)]
 
     if isinstance(body, c.FireTimer):
         return _fire_timer(state, cmd, body, now, policy, draw)
@@ -158,7 +125,7 @@ def decide(
         if d.dispatch_id != body.dispatch_id or d.attempt != body.attempt:
             return reject(state, cmd, "stale dispatch", now)
         payload = {"attempt": body.attempt, "worker": body.worker, "started_at": now.isoformat()}
-        return [_event(state, cmd, e.ATTEMPT_STARTED, payload, now)]
+        return [next_event(state, cmd, e.ATTEMPT_STARTED, payload, now)]
 
     if isinstance(body, c.HeartbeatAttempt):
         return []  # liveness only: the scheduler extends the lease, nothing to record
@@ -180,7 +147,7 @@ def _fire_timer(
     # Timers are checked against the state: a timer that no longer applies does nothing.
     if body.kind == "run_at":
         if state.status is Status.SCHEDULED and state.run_at is not None and state.run_at <= now:
-            return [_event(state, cmd, e.TASK_READY, {}, now)]
+            return [next_event(state, cmd, e.TASK_READY, {}, now)]
         return []
     if body.kind == "dispatch":
         d = state.dispatch
@@ -190,7 +157,7 @@ def _fire_timer(
                 "dispatch_id": event_id_for(state.id, state.version + 1, "redispatch"),
                 "dispatched_at": now.isoformat(),
             }
-            return [_event(state, cmd, e.TASK_DISPATCHED, payload, now)]
+            return [next_event(state, cmd, e.TASK_DISPATCHED, payload, now)]
         return []
     running = state.current_attempt
     if state.status is not Status.RUNNING or running is None or running.number != body.attempt:
@@ -222,10 +189,10 @@ def _cancel(state: TaskState, cmd: Envelope, body: c.CancelTask, now: datetime) 
             "worker": running.worker,
             "requested_at": now.isoformat(),
         }
-        return [_event(state, cmd, e.TASK_CANCEL_REQUESTED, payload, now)]
+        return [next_event(state, cmd, e.TASK_CANCEL_REQUESTED, payload, now)]
     # Scheduled, pending, or dispatched but not started: nothing runs, so it ends now.
     payload = {"reason": body.reason, "cancelled_at": now.isoformat()}
-    return [_event(state, cmd, e.TASK_CANCELLED, payload, now)]
+    return [next_event(state, cmd, e.TASK_CANCELLED, payload, now)]
 
 
 def _ended_by_cancel(
@@ -243,7 +210,7 @@ def _ended_by_cancel(
         "attempt_outcome": outcome,
         **details,
     }
-    return _event(state, cmd, e.TASK_CANCELLED, payload, now)
+    return next_event(state, cmd, e.TASK_CANCELLED, payload, now)
 
 
 def _report(
@@ -272,7 +239,7 @@ def _report(
             "result": body.result,
             "finished_at": now.isoformat(),
         }
-        return [_event(state, cmd, e.TASK_SUCCEEDED, payload, now)]
+        return [next_event(state, cmd, e.TASK_SUCCEEDED, payload, now)]
     if state.cancel_requested:
         details = {"error": body.error, "traceback": body.traceback}
         return [_ended_by_cancel(state, cmd, now, "failed", details)]
@@ -296,4 +263,4 @@ def _redrive(state: TaskState, cmd: Envelope, body: c.RedriveTask, now: datetime
         "attempt_base": len(state.attempts),
         "redriven_at": now.isoformat(),
     }
-    return [_event(state, cmd, e.TASK_REDRIVEN, payload, now)]
+    return [next_event(state, cmd, e.TASK_REDRIVEN, payload, now)]

@@ -26,7 +26,8 @@ from taskstream.domain import commands as c
 from taskstream.domain import events as e
 from taskstream.domain import schedule_model as s
 from taskstream.domain.cron import CronError, missed, next_fire, validate
-from taskstream.domain.envelope import Envelope, event_id_for, rejection_id_for
+from taskstream.domain.emit import next_event, reject
+from taskstream.domain.envelope import Envelope
 from taskstream.domain.schedule_model import ScheduleState
 
 # Namespace of the ids a fire derives: its task's and its submit command's.
@@ -49,42 +50,6 @@ def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _event(
-    state: ScheduleState | None, cmd: Envelope, type_: str, payload: dict[str, Any], now: datetime
-) -> Envelope:
-    version = (state.version if state else 0) + 1
-    return Envelope(
-        event_id=event_id_for(cmd.task_id, version, type_),
-        type=type_,
-        task_id=cmd.task_id,
-        version=version,
-        occurred_at=now,
-        causation_id=cmd.event_id,
-        correlation_id=cmd.correlation_id or (state.correlation_id if state else None),
-        tenant=state.tenant if state else cmd.tenant,
-        payload=payload,
-    )
-
-
-def reject(
-    state: ScheduleState | None, cmd: Envelope, reason: str, now: datetime
-) -> list[Envelope]:
-    """The `command.rejected` event that records why `cmd` was refused."""
-    return [
-        Envelope(
-            event_id=rejection_id_for(cmd.event_id),
-            type=e.COMMAND_REJECTED,
-            task_id=cmd.task_id,
-            version=state.version if state else 0,
-            occurred_at=now,
-            causation_id=cmd.event_id,
-            correlation_id=cmd.correlation_id,
-            tenant=state.tenant if state else cmd.tenant,
-            payload={"command_id": cmd.event_id, "command_type": cmd.type, "reason": reason},
-        )
-    ]
-
-
 def decide(state: ScheduleState | None, cmd: Envelope, now: datetime) -> list[Envelope]:
     """Events that a schedule command causes at `now`."""
     if state is not None and cmd.event_id in state.seen_commands:
@@ -104,7 +69,7 @@ def decide(state: ScheduleState | None, cmd: Envelope, now: datetime) -> list[En
         payload = body.model_dump(mode="json")
         payload["template"] = body.template.model_dump(mode="json", exclude={"run_at"})
         payload["next_due_at"] = next_fire(body.cron, body.timezone, now).isoformat()
-        return [_event(None, cmd, s.SCHEDULE_CREATED, payload, now)]
+        return [next_event(None, cmd, s.SCHEDULE_CREATED, payload, now)]
     if state is None:
         return reject(None, cmd, "unknown schedule", now)
     if state.deleted:
@@ -122,7 +87,7 @@ def decide(state: ScheduleState | None, cmd: Envelope, now: datetime) -> list[En
         type_ == s.SCHEDULE_RESUMED and not state.paused
     ):
         return []  # already so: nothing happens, nothing to record
-    return [_event(state, cmd, type_, {"at": now.isoformat()}, now)]
+    return [next_event(state, cmd, type_, {"at": now.isoformat()}, now)]
 
 
 def fire(
@@ -154,7 +119,7 @@ def fire(
             "first_missed_at": due.isoformat(),
             "next_due_at": following.isoformat(),
         }
-        return [_event(state, trigger, s.SCHEDULE_SKIPPED, payload, now)]
+        return [next_event(state, trigger, s.SCHEDULE_SKIPPED, payload, now)]
     run_at = due + timedelta(seconds=state.jitter_seconds * draw) if state.jitter_seconds else None
     payload = {
         "due_at": due.isoformat(),
@@ -164,7 +129,7 @@ def fire(
         "missed": count - 1,
         "next_due_at": following.isoformat(),
     }
-    return [_event(state, trigger, s.SCHEDULE_FIRED, payload, now)]
+    return [next_event(state, trigger, s.SCHEDULE_FIRED, payload, now)]
 
 
 def submit_for(state: ScheduleState, fired: Envelope) -> Envelope:
