@@ -22,6 +22,7 @@ from api.deps import (
     SettingsDep,
     WriterDep,
 )
+from api.paging import page
 from api.ports import ScheduleReader
 from api.problems import FieldError, ProblemError, invalid, problem_responses
 from api.routers.tasks import CorrelationId, IdempotencyKey
@@ -126,19 +127,13 @@ async def list_schedules(
     cursor: Annotated[str | None, Query(max_length=1000, description="From `next_cursor`.")] = None,
 ) -> dict[str, Any]:
     """List schedules, newest first, with cursor pagination."""
-    size = settings.page_size_default if limit is None else limit
-    if size > settings.page_size_max:
-        cap = settings.page_size_max
-        raise invalid(FieldError(field="limit", message=f"must be ≤ {cap}", limit=cap))
-    try:
-        items, next_cursor = await schedules.list_schedules(
+
+    async def fetch(size: int) -> tuple[list[dict[str, Any]], str | None]:
+        return await schedules.list_schedules(
             principal.tenant, include_deleted=include_deleted, limit=size, cursor=cursor
         )
-    except ValueError as exc:
-        raise invalid(
-            FieldError(field="cursor", message="is not a cursor this API issued; start over")
-        ) from exc
-    return {"items": items, "next_cursor": next_cursor}
+
+    return await page(settings, limit, fetch)
 
 
 @router.get("/{schedule_id}", response_model=ScheduleDetail, responses=problem_responses(404))
