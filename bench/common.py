@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import platform
 import statistics
+import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from taskstream.stack.launch import LaunchedStack
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -55,3 +60,28 @@ def _cpus() -> int:
 def now() -> float:
     """Wall-clock seconds (benchmarks compare with timestamps written by the services)."""
     return time.time()
+
+
+def run_and_report(
+    name: str,
+    measure: Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]],
+    *,
+    stack_json: str | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Measure on a running stack (its stack.json) or on a fresh embedded one; print the
+    figures and save them as JSON."""
+    if stack_json:
+        figures = asyncio.run(measure(json.loads(Path(stack_json).read_text())))
+    else:
+        data_dir = Path(tempfile.mkdtemp(prefix="taskstream-bench-"))
+        with LaunchedStack(
+            data_dir, env={"TASKSTREAM_LOG_LEVEL": "WARNING", **(env or {})}
+        ) as stack:
+            time.sleep(3)  # let the worker's first heartbeat reach the scheduler
+            figures = asyncio.run(measure(stack))
+    path = save(name, figures)
+    width = max(len(k) for k in figures) + 2
+    for key, value in figures.items():
+        print(f"{key:{width}} {value}")
+    print(f"saved {path}")

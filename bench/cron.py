@@ -10,18 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 
-from bench.common import percentiles, save
-from taskstream.stack.launch import LaunchedStack
+from bench.common import percentiles, run_and_report
 
 
 async def run(stack: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -90,18 +86,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--stack-json", help="use a running stack instead of starting one")
     args = parser.parse_args()
-    if args.stack_json:
-        stack = json.loads(Path(args.stack_json).read_text())
-        figures = asyncio.run(run(stack, args.seconds))
-    else:
-        data_dir = Path(tempfile.mkdtemp(prefix="taskstream-bench-"))
-        with LaunchedStack(data_dir, env={"TASKSTREAM_LOG_LEVEL": "WARNING"}) as stack:
-            time.sleep(3)
-            figures = asyncio.run(run(stack, args.seconds))
-    path = save("cron", figures)
-    for key, value in figures.items():
-        print(f"{key:18} {value}")
-    print(f"saved {path}")
+    run_and_report("cron", lambda stack: run(stack, args.seconds), stack_json=args.stack_json)
 
 
 if __name__ == "__main__":

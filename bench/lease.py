@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import os
 import signal
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +19,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from bench.common import percentiles, save
-from taskstream.stack.launch import LaunchedStack
+from bench.common import percentiles, run_and_report
 from taskstream.stack.state import read_stack
 
 
@@ -77,15 +75,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20, help="attempts running at the kill")
     parser.add_argument("--lease", type=float, default=5.0)
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="taskstream-bench-"))
-    env = {"TASKSTREAM_LOG_LEVEL": "WARNING", "TASKSTREAM_LEASE_SECONDS": str(args.lease)}
-    with LaunchedStack(data_dir, env=env) as stack:
-        time.sleep(3)
-        figures = asyncio.run(run(stack, args.tasks, args.lease))
-    path = save("lease", figures)
-    for key, value in figures.items():
-        print(f"{key:22} {value}")
-    print(f"saved {path}")
+    env = {"TASKSTREAM_LEASE_SECONDS": str(args.lease)}
+    run_and_report("lease", lambda stack: run(stack, args.tasks, args.lease), env=env)
 
 
 if __name__ == "__main__":

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 
-from bench.common import percentiles, save
-from taskstream.stack.launch import LaunchedStack
+from bench.common import percentiles, run_and_report
 
 
 async def _submit(api_url: str, key: str, n: int, concurrency: int) -> dict[str, float]:
@@ -98,21 +95,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="parallel REST submitters")
     parser.add_argument("--stack-json", help="use a running stack instead of starting one")
     args = parser.parse_args()
-    if args.stack_json:
-        import json
-
-        figures = asyncio.run(
-            run(json.loads(Path(args.stack_json).read_text()), args.tasks, args.concurrency)
-        )
-    else:
-        data_dir = Path(tempfile.mkdtemp(prefix="taskstream-bench-"))
-        with LaunchedStack(data_dir, env={"TASKSTREAM_LOG_LEVEL": "WARNING"}) as stack:
-            time.sleep(3)  # let the worker's first heartbeat reach the scheduler
-            figures = asyncio.run(run(stack, args.tasks, args.concurrency))
-    path = save("spine", figures)
-    for key, value in figures.items():
-        print(f"{key:28} {value}")
-    print(f"saved {path}")
+    run_and_report(
+        "spine", lambda stack: run(stack, args.tasks, args.concurrency), stack_json=args.stack_json
+    )
 
 
 if __name__ == "__main__":

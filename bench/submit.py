@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.common import percentiles, save
-from taskstream.stack.launch import LaunchedStack
+from bench.common import percentiles, run_and_report
 
 
 async def run(
@@ -78,16 +74,7 @@ def main() -> None:
     parser.add_argument("--stack-json", help="use a running stack instead of starting one")
     args = parser.parse_args()
     shape = (args.batches, args.batch_size, args.concurrency)
-    if args.stack_json:
-        figures = asyncio.run(run(json.loads(Path(args.stack_json).read_text()), *shape))
-    else:
-        data_dir = Path(tempfile.mkdtemp(prefix="taskstream-bench-"))
-        with LaunchedStack(data_dir, env={"TASKSTREAM_LOG_LEVEL": "WARNING"}) as stack:
-            figures = asyncio.run(run(stack, *shape))
-    path = save("submit", figures)
-    for key, value in figures.items():
-        print(f"{key:28} {value}")
-    print(f"saved {path}")
+    run_and_report("submit", lambda stack: run(stack, *shape), stack_json=args.stack_json)
 
 
 if __name__ == "__main__":

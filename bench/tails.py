@@ -12,19 +12,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 from websockets.asyncio.client import connect
 
-from bench.common import percentiles, save
+from bench.common import percentiles, run_and_report
 from taskstream.producer import CommandProducer, make_command, new_id
 from taskstream.settings import Settings
-from taskstream.stack.launch import LaunchedStack
 
 # Stop once the tail was silent this long (the scheduler may lag far behind the submits).
 IDLE_LIMIT_SECONDS = 30
@@ -98,18 +95,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--stack-json", help="use a running stack instead of starting one")
     args = parser.parse_args()
-    if args.stack_json:
-        stack = json.loads(Path(args.stack_json).read_text())
-        figures = asyncio.run(run(stack, args.rate, args.seconds))
-    else:
-        data_dir = Path(tempfile.mkdtemp(prefix="taskstream-bench-"))
-        with LaunchedStack(data_dir, env={"TASKSTREAM_LOG_LEVEL": "WARNING"}) as stack:
-            time.sleep(3)  # let the worker's first heartbeat reach the scheduler
-            figures = asyncio.run(run(stack, args.rate, args.seconds))
-    path = save("tails", figures)
-    for key, value in figures.items():
-        print(f"{key:30} {value}")
-    print(f"saved {path}")
+    run_and_report(
+        "tails", lambda stack: run(stack, args.rate, args.seconds), stack_json=args.stack_json
+    )
 
 
 if __name__ == "__main__":

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 
-from bench.common import percentiles, save
-from taskstream.stack.launch import LaunchedStack
+from bench.common import percentiles, run_and_report
 
 
 async def _submit(stack: dict[str, Any], n: int, lead: float, window: float) -> dict[str, float]:
@@ -96,18 +92,11 @@ def main() -> None:
     # run_at must still be ahead when the last submit lands (≥ 100 submits/s even when
     # the machine is busy); tasks accepted after their run_at are left out and counted.
     lead = 10.0 + args.tasks / 100
-    if args.stack_json:
-        stack = json.loads(Path(args.stack_json).read_text())
-        figures = asyncio.run(run(stack, args.tasks, lead, args.window))
-    else:
-        data_dir = Path(tempfile.mkdtemp(prefix="taskstream-bench-"))
-        with LaunchedStack(data_dir, env={"TASKSTREAM_LOG_LEVEL": "WARNING"}) as stack:
-            time.sleep(3)
-            figures = asyncio.run(run(stack, args.tasks, lead, args.window))
-    path = save("timers", figures)
-    for key, value in figures.items():
-        print(f"{key:16} {value}")
-    print(f"saved {path}")
+    run_and_report(
+        "timers",
+        lambda stack: run(stack, args.tasks, lead, args.window),
+        stack_json=args.stack_json,
+    )
 
 
 if __name__ == "__main__":
