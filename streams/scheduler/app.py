@@ -41,6 +41,12 @@ class SchedulerService(Service):
         await ensure_queues_topic(self.settings)
         self.directory.start()
         self.queues.start()
+        # Submits decided before the task types' announced defaults are read would get
+        # the global ones; wait for the workers topic (bounded: it is only defaults).
+        try:
+            await asyncio.wait_for(self.directory.caught_up.wait(), 30.0)
+        except TimeoutError:
+            log.warning("workers topic not read to its end in 30 s; starting anyway")
         self.ready.set()
         log.info("scheduler started", extra={"partitions": self.settings.partitions})
 

@@ -29,6 +29,7 @@ from taskstream.codec import decode, encode, encode_dict
 from taskstream.domain import commands as c
 from taskstream.domain import events as e
 from taskstream.domain.capacity import partition_share
+from taskstream.domain.defaults import Defaults, GlobalDefaults
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import DecodeError
 from taskstream.domain.machine import RetryPolicy, decide, reject
@@ -64,6 +65,11 @@ class Scheduler:
         self.draw = draw
         self.policy = RetryPolicy(
             settings.backoff_base_seconds, settings.backoff_factor, settings.backoff_max_seconds
+        )
+        self.global_defaults = GlobalDefaults(
+            priority=settings.default_priority,
+            max_attempts=settings.default_max_attempts,
+            timeout_seconds=settings.default_timeout_seconds,
         )
         self.timing = Timing(settings.dispatch_timeout_seconds, settings.lease_seconds)
         self.partitions: dict[int, PartitionState] = {}
@@ -181,7 +187,10 @@ class Scheduler:
         if cmd.type not in c.PUBLIC_COMMANDS:
             events = reject(state, cmd, f"command type {cmd.type!r} is not accepted", moment)
         else:
-            events = decide(state, cmd, moment, policy=self.policy, draw=self.draw())
+            defaults = Defaults(self.global_defaults, self.directory.type_defaults)
+            events = decide(
+                state, cmd, moment, policy=self.policy, draw=self.draw(), defaults=defaults
+            )
         self._append(st, events, now, out)
 
     def _append(

@@ -39,7 +39,11 @@ async def ensure_queues_topic(settings: Settings) -> None:
     try:
         if settings.topic("queues") not in set(await admin.list_topics()):
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(settings.topic("queues"), 1, 1)])
+                # Compacted on Apache Kafka: the latest settings per queue outlive retention.
+                topic = NewTopic(
+                    settings.topic("queues"), 1, 1, topic_configs={"cleanup.policy": "compact"}
+                )
+                await admin.create_topics([topic])
     finally:
         await admin.close()
 

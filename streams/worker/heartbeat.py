@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,8 @@ class WorkerIdentity:
     host: str
     pid: int
     started_at: datetime
+    # Task type -> the defaults it was registered with (`TaskSpec.defaults()`).
+    types: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def worker_record(me: WorkerIdentity, running: int, state: str, now: datetime) -> dict[str, Any]:
@@ -41,6 +43,8 @@ def worker_record(me: WorkerIdentity, running: int, state: str, now: datetime) -
         "started_at": me.started_at.isoformat(),
         "sent_at": now.isoformat(),
         "state": state,
+        # The scheduler fills the fields a submit omits from these (domain/defaults.py).
+        "types": me.types,
     }
 
 
