@@ -135,6 +135,10 @@ async def test_a_paused_queue_starts_nothing_until_resumed(stack: dict[str, Any]
             assert await _started(dsn, ids) == []  # the same worker ran the probe meanwhile
             await _queue_action(client, "POST", queue, "resume")
             final = await wait_terminal(dsn, ids, timeout=90)
+            # The queue's history reads like a task's.
+            resp = await client.get(f"/v1/tasks/que_default:{queue}/events")
+            assert resp.status_code == 200, resp.text
+            assert [e["type"] for e in resp.json()["items"]] == ["queue.paused", "queue.resumed"]
         finally:
             _stop(worker)
     assert set(final.values()) == {"succeeded"}
