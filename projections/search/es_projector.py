@@ -1,6 +1,7 @@
 """The search projector: events and logs topics into Elasticsearch, under their own checkpoints.
 
-Both consumers run `CheckpointedConsumer`'s loop with their own consumer groups. Their
+Both consumers run `CheckpointedConsumer`'s loop in consumer groups of their own, named
+after the index prefix (two deployments sharing a Kafka never split each other's work). Their
 checkpoints are Postgres rows (`projection_checkpoints`) named after the physical tasks
 index they feed (`search:<index>`, `search-logs:<index>`), saved only after Elasticsearch
 acknowledged the batch. So a crash between the two replays the batch, which changes
@@ -38,7 +39,7 @@ class SearchProjector(CheckpointedConsumer[Positioned, BulkResult]):
             pool,
             name=checkpoint_names(index)[0],
             topic=settings.topic("events"),
-            group=f"{settings.topic_prefix}.projector.search",
+            group=f"{settings.topic_prefix}.projector.search.{settings.elasticsearch_index_prefix}",
         )
         self.client = client
         self.alias = names.tasks_alias(settings.elasticsearch_index_prefix)
@@ -74,7 +75,7 @@ class SearchLogProjector(CheckpointedConsumer[PositionedLine, BulkResult]):
             pool,
             name=checkpoint_names(index)[1],
             topic=settings.topic("logs"),
-            group=f"{settings.topic_prefix}.projector.search-logs",
+            group=f"{settings.topic_prefix}.projector.search-logs.{settings.elasticsearch_index_prefix}",
         )
         self.client = client
         self.indexed = 0

@@ -15,6 +15,8 @@ from projections.search.es_projector import SearchLogProjector, SearchProjector
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
+# One INFO line per request (every bulk) would drown the service's own log.
+logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
 
 Loop = Callable[[Any], Coroutine[Any, Any, None]]
 

@@ -13,6 +13,8 @@ from projections.search.pg import PostgresSearch
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
+# One INFO line per request (every bulk) would drown the service's own log.
+logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
 
 
 @asynccontextmanager

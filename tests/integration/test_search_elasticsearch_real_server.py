@@ -183,15 +183,23 @@ async def test_projector_follows_the_log_and_rebuild_switches_the_alias(
         backend = ElasticsearchSearch(es, prefix)
 
         async def indexed() -> bool:
+            for loop in loops:
+                if loop.done():
+                    loop.result()  # a consumer that died says why
             await es.indices.refresh(index=f"{prefix}-*")
             docs = (await es.mget(index=alias, ids=[failed, slept]))["docs"]
             done = [d["_source"]["status"] for d in docs if d.get("found")]
             lines = await backend.search(
                 SearchQuery(q="slept", tenant="default", kind="logs", limit=500)
             )
+            seen[:] = [done, len(lines.hits)]
             return done == ["dead", "succeeded"] and slept in {h.task_id for h in lines.hits}
 
-        await eventually(indexed, timeout=120, every=1.0)
+        seen: list[Any] = []
+        try:
+            await eventually(indexed, timeout=120, every=1.0)
+        except AssertionError as exc:
+            raise AssertionError(f"statuses and log hits indexed: {seen}") from exc
         assert failed in await _ids(
             backend, SearchQuery(q="demo failure", tenant="default", limit=500)
         )
