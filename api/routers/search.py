@@ -63,6 +63,9 @@ async def search(
         raise invalid(FieldError(field="q", message=f"must be at most {cap} characters", limit=cap))
     if not q.strip():
         raise invalid(FieldError(field="q", message="must contain a word", limit=None))
+    for name, value in (("q", q), ("queue", queue), ("type", type)):
+        if value is not None and "\x00" in value:
+            raise invalid(FieldError(field=name, message="must not contain U+0000", limit=None))
     if since is not None and until is not None and until <= since:
         raise invalid(FieldError(field="until", message="must be after `since`", limit=None))
     backend = adapters.search

@@ -101,6 +101,8 @@ def decode_cursor(cursor: str, kind: Kind) -> tuple[float, Any]:
     """The (score, key) a cursor names; `ValueError("cursor")` for anything else."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        if b"\\u0000" in raw:  # Postgres text cannot hold it: not a cursor we issued
+            raise ValueError("cursor")
         got_kind, score, key = orjson.loads(raw)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise ValueError("cursor") from exc

@@ -138,6 +138,8 @@ async def test_search_needs_a_key(backend: Recording) -> None:
             None,
         ),
         ({"q": "x", "cursor": "bad"}, "cursor", None),
+        ({"q": "x\x00y"}, "q", None),
+        ({"q": "x", "queue": "a\x00"}, "queue", None),
     ],
 )
 async def test_bad_input_is_a_problem_naming_the_field(

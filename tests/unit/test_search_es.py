@@ -353,6 +353,8 @@ def test_cursor_becomes_search_after() -> None:
         build_log_search(SearchQuery(q="x", tenant="a", kind="logs", cursor=cursor))
     with pytest.raises(ValueError, match="cursor"):
         decode_cursor("not-a-cursor!", "tasks")
+    with pytest.raises(ValueError, match="cursor"):
+        decode_cursor(encode_cursor("tasks", 1.0, "a\x00b"), "tasks")
 
 
 def test_log_query_filters_by_tenant_queue_type_and_time_but_refuses_status() -> None:
