@@ -33,6 +33,30 @@ WHERE task_search.version < EXCLUDED.version
 """
 
 
+# Every task row's document from its stored state, in SQL (as migration 0006 backfills):
+# for a rebuild that loads `tasks` without `apply_batch` (COPY), run after the load.
+_REINDEX_ALL = """
+INSERT INTO task_search (task_id, tenant, version, document)
+SELECT t.id, t.tenant, t.version,
+       setweight(to_tsvector('simple', t.type), 'A')
+    || setweight(jsonb_to_tsvector(
+           'simple', coalesce(t.state->'labels', '{}'), '["key", "string"]'), 'B')
+    || setweight(to_tsvector('simple', left(coalesce(
+           (SELECT string_agg(concat_ws(' ', a->>'error', a->>'traceback'), ' ')
+            FROM jsonb_array_elements(t.state->'attempts') AS a), ''), $1)), 'B')
+    || setweight(to_tsvector('simple', left(taskstream_json_text(t.state->'payload'), $1)), 'C')
+FROM tasks t
+ON CONFLICT (task_id) DO UPDATE SET
+    tenant = EXCLUDED.tenant, version = EXCLUDED.version, document = EXCLUDED.document
+"""
+
+
+async def reindex_all(conn: asyncpg.Connection, *, max_chars: int = DEFAULT_MAX_CHARS) -> int:
+    """Rebuild every `task_search` row from `tasks` (after a bulk load); returns the rows."""
+    status = await conn.execute(_REINDEX_ALL, max_chars)
+    return int(status.rsplit(" ", 1)[-1])
+
+
 def _errors(state: TaskState) -> list[str]:
     return [text for a in state.attempts for text in (a.error, a.traceback) if text]
 

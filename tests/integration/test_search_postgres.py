@@ -24,7 +24,9 @@ from api.app import create_app
 from api.ports import Adapters
 from api.testing import RecordingSink
 from projections.read import ReadModel
+from projections.search.backend import SearchQuery
 from projections.search.pg import PostgresSearch
+from projections.search.pg_index import reindex_all
 from taskstream.settings import Settings
 from tests.integration.helpers import api, eventually, wait_terminal
 from tests.integration.tail_clients import ROOT, TwoTenants, serve, stop_worker, submit_direct
@@ -173,3 +175,45 @@ async def test_search_finds_payload_labels_errors_and_log_lines_per_tenant(
             return ids(resp.json())
 
         assert await eventually(found, timeout=30) == [echo]
+
+
+async def test_reindex_all_rebuilds_the_documents_from_the_task_rows(stack: dict[str, Any]) -> None:
+    u = uuid.uuid4().hex[:8]
+    worker = start_search_worker(stack)
+    try:
+        (failed,) = await submit_direct(
+            stack, [body("search.fail", {"error": f"dingo{u} escaped"}, max_attempts=1)]
+        )
+        await wait_terminal(stack["postgres_dsn"], [failed], timeout=120)
+    finally:
+        stop_worker(worker)
+    conn = await asyncpg.connect(stack["postgres_dsn"])
+    try:
+        async with conn.transaction():
+            # As after a bulk load of `tasks` that bypassed the projector's batch apply.
+            await conn.execute("DELETE FROM task_search")
+            rows = await reindex_all(conn)
+            assert rows == await conn.fetchval("SELECT count(*) FROM tasks")
+            backend = PostgresSearch(_OneConnection(conn))
+            page = await backend.search(SearchQuery(q=f"dingo{u}", tenant="default"))
+            assert [(h.task_id, h.status) for h in page.hits] == [(failed, "dead")]
+            raise _Rollback
+    except _Rollback:
+        pass
+    finally:
+        await conn.close()
+
+
+class _Rollback(Exception):
+    """Leaves the shared stack's table as it was."""
+
+
+class _OneConnection:
+    """A pool-shaped wrapper of one connection (to search inside its transaction)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._conn.fetch(sql, *args)
+        return rows
