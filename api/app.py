@@ -23,6 +23,7 @@ from api.routers import (
     history,
     queue_control,
     schedules,
+    search,
     stream,
     tasks,
 )
@@ -108,6 +109,7 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(schedules.router)
     app.include_router(queue_control.router)
+    app.include_router(search.router)
     # Added innermost first: metrics see every answer, the guard's 500s included.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(ErrorGuard)

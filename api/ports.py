@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from api.auth import KeyStore
+from projections.search.backend import SearchBackend
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import InfrastructureError
 
@@ -135,3 +136,4 @@ class Adapters:
     probes: tuple[Probe, ...] = ()
     clock: Callable[[], datetime] = field(default=utc_now)
     schedules: ScheduleReader | None = None
+    search: SearchBackend | None = None

@@ -19,6 +19,7 @@ from api.ports import Adapters, CommandLogUnavailable
 from projections.migrate import migrate
 from projections.read import ReadModel
 from projections.schedule_read import ScheduleReadModel
+from projections.search.wiring import open_search
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import InfrastructureError
 from taskstream.producer import CommandProducer
@@ -219,13 +220,15 @@ async def open_adapters(settings: Settings) -> AsyncIterator[Adapters]:
             keys = StaticKeyStore.from_setting(settings.api_keys)
             if not len(keys):
                 log.warning("no API keys configured: every authenticated request gets 401")
-            yield Adapters(
-                read_model=ReadModel(pool),
-                schedules=ScheduleReadModel(pool),
-                commands=KafkaCommandSink(producer, timeout=APPEND_TIMEOUT_SECONDS),
-                keys=keys,
-                probes=(PostgresProbe(pool), BrokerProbe(producer)),
-            )
+            async with open_search(settings, pool) as search:
+                yield Adapters(
+                    read_model=ReadModel(pool),
+                    schedules=ScheduleReadModel(pool),
+                    commands=KafkaCommandSink(producer, timeout=APPEND_TIMEOUT_SECONDS),
+                    keys=keys,
+                    probes=(PostgresProbe(pool), BrokerProbe(producer)),
+                    search=search,
+                )
         finally:
             await _stop(producer)
     finally:

@@ -25,6 +25,7 @@ from projections.attempts import attempt_changes, write_attempts
 from projections.fold import FoldResult, affected_task_ids, fold_batch, fold_extras, state_from_dict
 from projections.queue_settings import apply_queues, split_queues
 from projections.schedules import apply_schedules, split
+from projections.search.pg_index import DEFAULT_MAX_CHARS, search_rows, write_search
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.state import TaskState
 
@@ -176,6 +177,8 @@ async def apply_batch(
     projection: str,
     batch: Sequence[Positioned],
     checkpoints: Mapping[int, int],
+    *,
+    search_max_chars: int = DEFAULT_MAX_CHARS,
 ) -> Applied:
     """Archive `batch`, fold it into `tasks` and save `checkpoints`, in one transaction.
 
@@ -187,13 +190,17 @@ async def apply_batch(
     such string does not stall the partition.
     """
     try:
-        return await _apply(pool, projection, batch, checkpoints, no_nul=False)
+        return await _apply(
+            pool, projection, batch, checkpoints, no_nul=False, max_chars=search_max_chars
+        )
     except asyncpg.UntranslatableCharacterError as exc:
         log.warning(
             "batch holds U+0000, stored as U+FFFD",
             extra={"error": str(exc), "events": len(batch)},
         )
-        return await _apply(pool, projection, batch, checkpoints, no_nul=True)
+        return await _apply(
+            pool, projection, batch, checkpoints, no_nul=True, max_chars=search_max_chars
+        )
 
 
 async def _apply(
@@ -203,6 +210,7 @@ async def _apply(
     checkpoints: Mapping[int, int],
     *,
     no_nul: bool,
+    max_chars: int,
 ) -> Applied:
     # The stored states are read on a second connection while the archive insert runs,
     # so the fold overlaps it. That read may be older than a concurrent writer's commit
@@ -219,12 +227,14 @@ async def _apply(
             result = fold_batch(stored, events)
             task_rows = _task_rows(result.changed.values(), no_nul=no_nul)
             attempts = attempt_changes(stored, result.changed.values())
+            searchable = search_rows(stored, result.changed.values(), max_chars=max_chars)
         finally:
             archived = _count(await insert)
         updated = 0
         if result.changed:
             updated = _count(await conn.execute(_UPSERT_TASKS, task_rows))
             await write_attempts(conn, attempts, lambda rows: encode_rows(rows, no_nul=no_nul))
+            await write_search(conn, searchable, lambda rows: encode_rows(rows, no_nul=no_nul))
         if schedule_events:
             updated += await apply_schedules(conn, schedule_events)
         if queue_events:

@@ -64,7 +64,13 @@ class Projector(CheckpointedConsumer[Positioned, Applied]):
 
     async def apply(self, items: list[Positioned], checkpoints: dict[int, int]) -> Applied:
         """Archive, fold and checkpoint one batch."""
-        return await apply_batch(self.pool, self.name, items, checkpoints)
+        return await apply_batch(
+            self.pool,
+            self.name,
+            items,
+            checkpoints,
+            search_max_chars=self.settings.search_max_text_chars,
+        )
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
         """Gauges of the partitions owned now."""

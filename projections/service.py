@@ -15,6 +15,7 @@ from projections.log_projector import LogProjector
 from projections.migrate import migrate
 from projections.postgres import connect_pool
 from projections.projector import Projector
+from projections.search.service import open_search_loops
 from taskstream.settings import Settings
 from taskstream.topics import base_topic_names, ensure_topics
 
@@ -52,7 +53,12 @@ async def serve(
         projector = Projector(settings, pool, name=extra.projector_name)
         lines = LogProjector(settings, pool)
         log.info("projector started", extra={"topics": [projector.topic, lines.topic]})
-        await run_together([projector.run, lines.run], stop)
+        search = await open_search_loops(settings, pool)
+        try:
+            await run_together([projector.run, lines.run, *(search.loops if search else [])], stop)
+        finally:
+            if search:
+                await search.close()
         log.info(
             "projector stopped",
             extra={

@@ -132,6 +132,31 @@ class Settings(BaseSettings):
     projector_batch_size: int = Field(5000, ge=1, description="Events per projector batch.")
     projector_batch_wait_ms: int = Field(50, ge=0, description="Wait to fill a batch.")
 
+    # Search (docs/search.md): Postgres full text unless an Elasticsearch URL is set.
+    search_q_max_chars: int = Field(
+        500, ge=1, description="Longest search text `GET /v1/search` accepts (`q`)."
+    )
+    search_max_text_chars: int = Field(
+        32_768,
+        ge=100,
+        description="Characters of one task's payload text (and of its errors) that are "
+        "indexed; the rest is stored but not searchable.",
+    )
+    elasticsearch_url: str = Field(
+        "", description="Search with Elasticsearch 8 at this URL (empty: Postgres full text)."
+    )
+    elasticsearch_index_prefix: str = Field(
+        "taskstream", min_length=1, description="Prefix of every index, alias and template."
+    )
+    elasticsearch_shards: int = Field(1, ge=1, description="Primary shards of each index.")
+    elasticsearch_replicas: int = Field(1, ge=0, description="Replicas of each index.")
+    elasticsearch_bulk_retries: int = Field(
+        5, ge=0, description="Retries of a bulk request (or its 429/5xx items), with backoff."
+    )
+    elasticsearch_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of one Elasticsearch request."
+    )
+
     # Logging.
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(True, description="Structured JSON log lines.")

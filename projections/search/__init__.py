@@ -1,0 +1,1 @@
+"""Search over tasks and log lines: one `SearchBackend` protocol, Postgres FTS or Elasticsearch."""
