@@ -16,8 +16,12 @@ from aiokafka.errors import KafkaError
 
 from api.auth import StaticKeyStore
 from api.ports import Adapters, CommandLogUnavailable
+from api.workers_view import WorkersView
+from projections.counter_writer import connect_redis
 from projections.migrate import migrate
+from projections.queue_read import QueueReadModel
 from projections.read import ReadModel
+from projections.redis_counters import keys_for
 from projections.schedule_read import ScheduleReadModel
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import InfrastructureError
@@ -215,6 +219,9 @@ async def open_adapters(settings: Settings) -> AsyncIterator[Adapters]:
             deadline=STARTUP_DEADLINE_SECONDS,
             bootstrap=settings.kafka_bootstrap,
         )
+        redis = connect_redis(settings, timeout=settings.redis_timeout_seconds)
+        workers = WorkersView(settings)
+        workers.start()
         try:
             keys = StaticKeyStore.from_setting(settings.api_keys)
             if not len(keys):
@@ -225,8 +232,17 @@ async def open_adapters(settings: Settings) -> AsyncIterator[Adapters]:
                 commands=KafkaCommandSink(producer, timeout=APPEND_TIMEOUT_SECONDS),
                 keys=keys,
                 probes=(PostgresProbe(pool), BrokerProbe(producer)),
+                queue_reads=QueueReadModel(
+                    pool,
+                    redis,
+                    keys_for(settings.topic_prefix),
+                    timeout=settings.redis_timeout_seconds,
+                ),
+                workers=workers,
             )
         finally:
+            await workers.stop()
+            await redis.aclose()
             await _stop(producer)
     finally:
         await pool.close()
