@@ -124,11 +124,22 @@ class CounterWriter:
                 self._idle.set()
             wait = max(0.0, self._next_reconcile - time.monotonic())
             try:
-                async with asyncio.timeout(min(wait, 3600.0)):
+                async with asyncio.timeout(min(wait, self._settings.counters_retry_seconds)):
                     delta = await self._queue.get()
             except TimeoutError:
+                await self._check()
                 continue
             await self._apply(delta)
+
+    async def _check(self) -> None:
+        """While idle: a Redis that restarted empty gets its counters back without a batch."""
+        try:
+            built = await self._redis.exists(self.keys.applied)
+        except _REDIS_ERRORS as exc:
+            self._mark_dirty(f"redis failed: {exc!r}")
+            return
+        if not built:
+            self._mark_dirty("counters missing in redis")
 
     async def _rebuild(self) -> None:
         self._mark_dirty("rebuild due")
