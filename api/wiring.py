@@ -17,11 +17,10 @@ from aiokafka.errors import KafkaError
 from api.auth import StaticKeyStore
 from api.ports import Adapters, CommandLogUnavailable
 from api.workers_view import WorkersView
-from projections.counter_writer import connect_redis
 from projections.migrate import migrate
 from projections.queue_read import QueueReadModel
 from projections.read import ReadModel
-from projections.redis_counters import keys_for
+from projections.redis_counters import connect_redis, keys_for
 from projections.schedule_read import ScheduleReadModel
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import InfrastructureError

@@ -36,16 +36,6 @@ log = logging.getLogger(__name__)
 _REDIS_ERRORS = (RedisError, OSError, TimeoutError, RebuildRaced)
 
 
-def connect_redis(settings: Settings, *, timeout: float) -> Redis:
-    """A Redis client whose every call gives up after `timeout` seconds."""
-    return Redis.from_url(
-        settings.redis_url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry_on_timeout=False,
-    )
-
-
 class CounterWriter:
     """Applies counter changes to Redis in commit order; rebuilds when they cannot be."""
 

@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from projections.counters import COUNTED_STATUSES, CounterDelta, field_name
+from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,16 @@ class CounterKeys:
 def keys_for(topic_prefix: str) -> CounterKeys:
     """The counter keys of a deployment (its topic prefix)."""
     return CounterKeys(topic_prefix)
+
+
+def connect_redis(settings: Settings, *, timeout: float) -> Redis:
+    """A Redis client whose every call gives up after `timeout` seconds."""
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry_on_timeout=False,
+    )
 
 
 async def apply_delta(redis: Redis, keys: CounterKeys, delta: CounterDelta) -> str:
@@ -202,6 +213,24 @@ async def rebuild_counters(
             return RebuildResult(len(snap.counts), fields, tasks, applied, attempt)
         log.info("counter rebuild raced a change; trying again", extra={"attempt": attempt})
     raise RebuildRaced(f"a change was applied during each of {tries} rebuild tries")
+
+
+async def rebuild_counters_for(
+    settings: Settings, pool: asyncpg.Pool, *, projection: str = "tasks"
+) -> RebuildResult:
+    """`rebuild_counters` on the Redis of `settings` (for `taskstream replay rebuild redis`)."""
+    redis = connect_redis(settings, timeout=settings.counters_redis_timeout_seconds)
+    try:
+        return await rebuild_counters(
+            pool,
+            redis,
+            keys=keys_for(settings.topic_prefix),
+            projection=projection,
+            partitions=settings.partitions,
+            tries=20,
+        )
+    finally:
+        await redis.aclose()
 
 
 async def _install(

@@ -11,11 +11,12 @@ from typing import Any
 from prometheus_client import start_http_server
 
 from projections.config import ProjectorSettings
-from projections.counter_writer import CounterWriter, connect_redis
+from projections.counter_writer import CounterWriter
 from projections.log_projector import LogProjector
 from projections.migrate import migrate
 from projections.postgres import connect_pool
 from projections.projector import Projector
+from projections.redis_counters import connect_redis
 from taskstream.settings import Settings
 from taskstream.topics import base_topic_names, ensure_topics
 

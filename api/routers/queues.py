@@ -108,7 +108,12 @@ async def queue_stats(
         if value is not None and value.tzinfo is None:
             raise invalid(FieldError(field=name, message="must include a UTC offset"))
     end = until or clock()
-    start = since or end - DEFAULT_RANGE
+    try:
+        start = since or end - DEFAULT_RANGE
+    except OverflowError:
+        raise invalid(
+            FieldError(field="until", message="is too early for a default since")
+        ) from None
     if start >= end:
         raise invalid(FieldError(field="since", message="must be before until"))
     width = BUCKETS[bucket]

@@ -22,11 +22,10 @@ from api.auth import ALL_SCOPES, Principal
 from api.ports import Adapters
 from api.testing import RecordingSink, http_client
 from api.workers_view import WorkersView
-from projections.counter_writer import connect_redis
 from projections.counters import COUNTED_STATUSES, field_name
 from projections.queue_read import QueueReadModel
 from projections.read import ReadModel
-from projections.redis_counters import keys_for
+from projections.redis_counters import connect_redis, keys_for
 from taskstream.producer import CommandProducer, make_command
 from taskstream.settings import Settings
 

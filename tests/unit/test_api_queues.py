@@ -145,6 +145,9 @@ async def test_stats_range_defaults_and_limits(fakes: tuple[FakeQueues, FakeWork
         )
         naive = await client.get("/v1/queues/emails/stats", params={"since": "2026-01-01T10:00"})
         unknown = await client.get("/v1/queues/nope/stats")
+        early = await client.get(
+            "/v1/queues/emails/stats", params={"until": "0001-01-01T00:30:00Z"}
+        )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["bucket"] == "5m" and body["bucket_seconds"] == 300
@@ -159,6 +162,7 @@ async def test_stats_range_defaults_and_limits(fakes: tuple[FakeQueues, FakeWork
     assert assert_problem(reversed_, 422)["errors"][0]["field"] == "since"
     assert assert_problem(naive, 422)["errors"][0]["field"] == "since"
     assert_problem(unknown, 404)
+    assert assert_problem(early, 422)["errors"][0]["field"] == "until"
 
 
 def test_the_counts_source_header_is_documented() -> None:
