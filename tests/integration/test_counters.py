@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from projections.counters import field_name
-from projections.redis_counters import keys_for
+from projections.counters import CounterDelta, field_name
+from projections.redis_counters import apply_delta, keys_for, rebuild_counters_for
 from taskstream.producer import CommandProducer, make_command
 from taskstream.settings import Settings
 from tests.integration.helpers import api, eventually
@@ -208,3 +208,37 @@ async def _changed(stack: dict[str, Any], name: str, old_pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+async def test_the_script_applies_each_change_once_and_reports_what_is_wrong(
+    stack: dict[str, Any],
+) -> None:
+    keys = keys_for(f"scratch-{fresh_tenant()}")  # a key space of its own
+    async with tenant_app(stack) as app:
+        redis = app["redis"]
+        first = CounterDelta({("t", "q|5|pending"): 2}, {0: (-1, 10), 1: (4, 7)})
+        assert await apply_delta(redis, keys, first) == "missing"  # never built
+        await redis.hset(keys.applied, mapping={"0": -1, "1": 4})
+        assert await apply_delta(redis, keys, first) == "applied"
+        assert await apply_delta(redis, keys, first) == "duplicate"  # sent twice
+        lost = CounterDelta({("t", "q|5|pending"): -1}, {0: (12, 15)})  # 10..12 never came
+        assert await apply_delta(redis, keys, lost) == "gap"
+        drop = CounterDelta({("t", "q|5|pending"): -3}, {1: (7, 9)})
+        assert await apply_delta(redis, keys, drop) == "negative"  # applied, but impossible
+        assert await redis.hgetall(keys.counts("t")) == {b"q|5|pending": b"-1"}
+        assert await redis.hgetall(keys.applied) == {b"0": b"10", b"1": b"9"}
+        await redis.delete(keys.applied, keys.seq, keys.tenants, keys.counts("t"))
+
+
+async def test_rebuild_counters_installs_postgres_counts(stack: dict[str, Any]) -> None:
+    tenant = fresh_tenant()
+    await submit_as(stack, tenant, [echo(queue=IDLE, priority=3), echo(run_at=LATER)])
+    want = {field_name(IDLE, 3, "pending"): 1, field_name("default", 5, "scheduled"): 1}
+    async with tenant_app(stack) as app:
+        await settled(app, tenant, want)
+        keys = keys_for(app["settings"].topic_prefix)
+        await app["redis"].hset(keys.counts(tenant), mapping={field_name("x", 1, "dead"): 3})
+        result = await rebuild_counters_for(app["settings"], app["pool"])
+        assert result.tasks >= 2 and result.tenants >= 1
+        assert set(result.checkpoints) >= set(range(app["settings"].partitions))
+        assert await redis_counts(app["redis"], app["settings"], tenant) == want
