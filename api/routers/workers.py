@@ -16,7 +16,7 @@ from api.queue_ports import WorkerReader
 from api.queue_schemas import WorkerList
 
 router = APIRouter(
-    prefix="/v1/workers", tags=["workers"], responses=problem_responses(401, 403, 500, 503)
+    prefix="/v1/workers", tags=["workers"], responses=problem_responses(401, 403, 422, 500, 503)
 )
 
 
