@@ -15,7 +15,17 @@ from api import problems
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.middleware import BodyLimit, ErrorGuard
 from api.ports import Adapters
-from api.routers import batch, contract, dlq, health, history, schedules, stream, tasks
+from api.routers import (
+    batch,
+    contract,
+    dlq,
+    health,
+    history,
+    queue_control,
+    schedules,
+    stream,
+    tasks,
+)
 from api.routers.queues import router as queues_router
 from api.routers.workers import router as workers_router
 from api.tails.service import TailService
@@ -99,6 +109,7 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
     app.include_router(contract.router)
     app.include_router(stream.router)
     app.include_router(schedules.router)
+    app.include_router(queue_control.router)
     app.include_router(queues_router)
     app.include_router(workers_router)
     # Added innermost first: metrics see every answer, the guard's 500s included.

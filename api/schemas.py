@@ -64,13 +64,25 @@ class SubmitTaskRequest(BaseModel):
 
     type: str = Field(min_length=1, max_length=200, description="Handler name.")
     payload: Any = Field(None, description="Any JSON; its serialised size is limited.")
-    queue: str = Field("default", pattern=QUEUE_PATTERN, description="Queue of the workers.")
-    priority: int | None = Field(
-        None, ge=0, le=9, description="0 (least) to 9 (most urgent); default 5."
+    queue: str | None = Field(
+        None,
+        pattern=QUEUE_PATTERN,
+        description="Queue of the workers; omitted: the type's registered queue, else `default`.",
     )
-    max_attempts: int | None = Field(None, ge=1, le=100, description="Attempts before dead.")
+    priority: int | None = Field(
+        None,
+        ge=0,
+        le=9,
+        description="0 (least) to 9 (most urgent); omitted: the type's default, else 5.",
+    )
+    max_attempts: int | None = Field(
+        None, ge=1, le=100, description="Attempts before dead; omitted: the type's default, else 3."
+    )
     timeout_seconds: float | None = Field(
-        None, gt=0, le=7 * 86400, description="Limit of one attempt."
+        None,
+        gt=0,
+        le=7 * 86400,
+        description="Limit of one attempt; omitted: the type's default, else the setting.",
     )
     labels: dict[str, str] = Field(default_factory=dict, max_length=64)
     run_at: AwareDatetime | None = Field(None, description="ISO 8601 with a UTC offset.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -14,8 +14,6 @@ from taskstream.domain.commands import SUBMIT_TASK, SubmitTask
 from taskstream.domain.envelope import Envelope
 from taskstream.producer import make_command, new_ids, submit_ids
 from taskstream.settings import Settings
-
-_T = TypeVar("_T")
 
 
 def payload_size(payload: Any) -> int:
@@ -67,7 +65,10 @@ def task_links(task_id: str) -> dict[str, str]:
 
 
 def to_submit(body: SubmitTaskRequest, settings: Settings, now: datetime) -> SubmitTask:
-    """The domain payload for `body`: defaults from settings, a delay made a `run_at`."""
+    """The domain payload for `body`, a delay made a `run_at`.
+
+    Omitted fields stay null: the scheduler fills them from the task type's defaults,
+    then the global ones (`taskstream/domain/defaults.py`)."""
     if body.run_at is not None and body.delay_seconds is not None:
         raise invalid(FieldError(field="delay_seconds", message="cannot be combined with run_at"))
     run_at = body.run_at
@@ -77,9 +78,9 @@ def to_submit(body: SubmitTaskRequest, settings: Settings, now: datetime) -> Sub
         "queue": body.queue,
         "type": body.type,
         "payload": body.payload,
-        "priority": _or(body.priority, settings.default_priority),
-        "max_attempts": _or(body.max_attempts, settings.default_max_attempts),
-        "timeout_seconds": _or(body.timeout_seconds, settings.default_timeout_seconds),
+        "priority": body.priority,
+        "max_attempts": body.max_attempts,
+        "timeout_seconds": body.timeout_seconds,
         "labels": body.labels,
         "run_at": run_at,
         "backoff_base_seconds": body.backoff_base_seconds,
@@ -90,10 +91,6 @@ def to_submit(body: SubmitTaskRequest, settings: Settings, now: datetime) -> Sub
     except ValidationError as exc:
         # The REST schema and the domain should agree; if they drift, the domain wins.
         raise invalid(*field_errors(exc.errors())) from exc
-
-
-def _or(value: _T | None, default: _T) -> _T:
-    return default if value is None else value
 
 
 def submit_command(

@@ -24,6 +24,7 @@ import orjson
 from projections.attempts import attempt_changes, write_attempts
 from projections.fold import FoldResult, affected_task_ids, fold_batch, fold_extras, state_from_dict
 from projections.queue_models import QueueEffects, apply_queue_models
+from projections.queue_settings import apply_queues, split_queues
 from projections.schedules import apply_schedules, split
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.state import TaskState
@@ -211,6 +212,7 @@ async def _apply(
     started = time.perf_counter()
     # Schedules share the log and the archive; they fold into their own table.
     events, schedule_events = split([item.event for item in batch])
+    events, queue_events = split_queues(events)
     event_rows = _event_rows(batch, no_nul=no_nul)
     async with pool.acquire() as conn, conn.transaction():
         insert = asyncio.ensure_future(conn.execute(_INSERT_EVENTS, event_rows))
@@ -227,6 +229,8 @@ async def _apply(
             await write_attempts(conn, attempts, lambda rows: encode_rows(rows, no_nul=no_nul))
         if schedule_events:
             updated += await apply_schedules(conn, schedule_events)
+        if queue_events:
+            updated += await apply_queues(conn, queue_events)
         queues = await apply_queue_models(conn, projection, result, checkpoints)
         if checkpoints:
             parts = sorted(checkpoints)

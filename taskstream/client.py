@@ -55,9 +55,9 @@ def task_body(item: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"unknown task options: {', '.join(sorted(unknown))}")
     body: dict[str, Any] = {"type": item["type"], "payload": item.get("payload")}
-    body["queue"] = item.get("queue") or "default"
     body["labels"] = dict(item.get("labels") or {})
-    for name in ("priority", "max_attempts"):
+    # Omitted fields stay omitted: the task type's defaults, else the global ones, apply.
+    for name in ("queue", "priority", "max_attempts"):
         if item.get(name) is not None:
             body[name] = item[name]
     if item.get("timeout") is not None:
@@ -188,7 +188,7 @@ class Client:
         type: str,
         payload: Any = None,
         *,
-        queue: str = "default",
+        queue: str | None = None,
         priority: int | None = None,
         max_attempts: int | None = None,
         timeout: float | timedelta | None = None,

@@ -2,7 +2,7 @@
 
     from taskstream.registry import task
 
-    @task("emails.send", max_attempts=5, timeout_seconds=30)
+    @task("emails.send", queue="emails", priority=7, max_attempts=5, timeout_seconds=30)
     async def send_email(payload, ctx):
         ctx.log(f"sending to {payload['to']}")
         ...
@@ -109,6 +109,21 @@ class TaskSpec:
     max_attempts: int | None = None
     timeout_seconds: float | None = None
     queue: str | None = None
+    priority: int | None = None
+    backoff_base_seconds: float | None = None
+    backoff_max_seconds: float | None = None
+
+    def defaults(self) -> dict[str, Any]:
+        """The defaults this type sets, as workers announce them to the scheduler."""
+        fields = {
+            "queue": self.queue,
+            "priority": self.priority,
+            "max_attempts": self.max_attempts,
+            "timeout_seconds": self.timeout_seconds,
+            "backoff_base_seconds": self.backoff_base_seconds,
+            "backoff_max_seconds": self.backoff_max_seconds,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
 
     def call(self, payload: Any, ctx: TaskContext) -> Any:
         """Invoke the handler with the arguments it declares (a coroutine if it is async)."""
@@ -145,7 +160,12 @@ def _takes_context(name: str, handler: Callable[..., Any]) -> bool:
 
 
 def _check_defaults(
-    name: str, max_attempts: int | None, timeout_seconds: float | None, queue: str | None
+    name: str,
+    max_attempts: int | None,
+    timeout_seconds: float | None,
+    queue: str | None,
+    priority: int | None = None,
+    backoff: tuple[float | None, float | None] = (None, None),
 ) -> None:
     if not name or len(name) > _MAX_NAME or name != name.strip():
         raise RegistrationError(
@@ -160,6 +180,15 @@ def _check_defaults(
         )
     if queue is not None and not re.fullmatch(QUEUE_PATTERN, queue):
         raise RegistrationError(f"task {name!r}: queue must match {QUEUE_PATTERN}, not {queue!r}")
+    if priority is not None and not 0 <= priority <= 9:
+        raise RegistrationError(f"task {name!r}: priority must be 0..9, not {priority}")
+    base, ceiling = backoff
+    if base is not None and not 0 <= base <= 86400:
+        raise RegistrationError(f"task {name!r}: backoff_base_seconds must be 0..86400, not {base}")
+    if ceiling is not None and not 0 <= ceiling <= _MAX_TIMEOUT:
+        raise RegistrationError(
+            f"task {name!r}: backoff_max_seconds must be 0..{_MAX_TIMEOUT:.0f}, not {ceiling}"
+        )
 
 
 class Registry:
@@ -176,11 +205,18 @@ class Registry:
         max_attempts: int | None = None,
         timeout_seconds: float | None = None,
         queue: str | None = None,
+        priority: int | None = None,
+        backoff_base_seconds: float | None = None,
+        backoff_max_seconds: float | None = None,
     ) -> TaskSpec:
-        """Register `handler` for task type `name` (a second, different handler raises)."""
+        """Register `handler` for task type `name` (a second, different handler raises).
+
+        The defaults apply to submits of this type that omit the field (explicit submit
+        value > these > global settings); workers announce them to the scheduler."""
         if not callable(handler):
             raise RegistrationError(f"task {name!r}: handler is not callable: {handler!r}")
-        _check_defaults(name, max_attempts, timeout_seconds, queue)
+        backoff = (backoff_base_seconds, backoff_max_seconds)
+        _check_defaults(name, max_attempts, timeout_seconds, queue, priority, backoff)
         spec = TaskSpec(
             name=name,
             handler=handler,
@@ -189,6 +225,9 @@ class Registry:
             max_attempts=max_attempts,
             timeout_seconds=timeout_seconds,
             queue=queue,
+            priority=priority,
+            backoff_base_seconds=backoff_base_seconds,
+            backoff_max_seconds=backoff_max_seconds,
         )
         existing = self._specs.get(name)
         if existing is not None and existing != spec:
@@ -206,6 +245,9 @@ class Registry:
         max_attempts: int | None = None,
         timeout_seconds: float | None = None,
         queue: str | None = None,
+        priority: int | None = None,
+        backoff_base_seconds: float | None = None,
+        backoff_max_seconds: float | None = None,
     ) -> Callable[[F], F]:
         """Decorator form of `register`; the decorated function is returned unchanged."""
 
@@ -216,6 +258,9 @@ class Registry:
                 max_attempts=max_attempts,
                 timeout_seconds=timeout_seconds,
                 queue=queue,
+                priority=priority,
+                backoff_base_seconds=backoff_base_seconds,
+                backoff_max_seconds=backoff_max_seconds,
             )
             return handler
 
@@ -274,8 +319,19 @@ def task(
     max_attempts: int | None = None,
     timeout_seconds: float | None = None,
     queue: str | None = None,
+    priority: int | None = None,
+    backoff_base_seconds: float | None = None,
+    backoff_max_seconds: float | None = None,
 ) -> Callable[[F], F]:
-    """Register the decorated function as the handler of task type `name`."""
+    """Register the decorated function as the handler of task type `name`.
+
+    The keyword defaults apply to submits of this type that omit the field."""
     return default_registry.task(
-        name, max_attempts=max_attempts, timeout_seconds=timeout_seconds, queue=queue
+        name,
+        max_attempts=max_attempts,
+        timeout_seconds=timeout_seconds,
+        queue=queue,
+        priority=priority,
+        backoff_base_seconds=backoff_base_seconds,
+        backoff_max_seconds=backoff_max_seconds,
     )

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         description="Capacity assumed for a queue with no live worker; 0 holds its tasks "
         "in the scheduler (pending, cancellable, reordered by priority) until one appears.",
     )
+    queue_limit_rotate_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="With several scheduler processes, how often the spare slots of a queue's "
+        "concurrency limit (limit mod partitions) move on to the next partitions.",
+    )
     dispatch_timeout_seconds: float = Field(
         30.0, gt=0, description="A dispatched task not started in this time is dispatched again."
     )

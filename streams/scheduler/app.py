@@ -14,6 +14,7 @@ from mode import Service
 
 from streams.scheduler.engine import Scheduler
 from streams.scheduler.metrics import BATCH_SECONDS, PARTITIONS
+from streams.scheduler.queues import QueueDirectory, ensure_queues_topic
 from streams.scheduler.workers import WorkerDirectory
 from taskstream.producer import build_producer
 from taskstream.settings import Settings
@@ -28,7 +29,8 @@ class SchedulerService(Service):
         super().__init__(**kwargs)
         self.settings = settings
         self.directory = WorkerDirectory(settings)
-        self.engine = Scheduler(settings, None, self.directory)
+        self.queues = QueueDirectory(settings)
+        self.engine = Scheduler(settings, None, self.directory, queues=self.queues)
         self.ready = asyncio.Event()
 
     async def on_start(self) -> None:
@@ -36,12 +38,21 @@ class SchedulerService(Service):
         self.producer = build_producer(self.settings)
         self.engine.producer = self.producer
         await self.producer.start()
+        await ensure_queues_topic(self.settings)
         self.directory.start()
+        self.queues.start()
+        # Submits decided before the task types' announced defaults are read would get
+        # the global ones; wait for the workers topic (bounded: it is only defaults).
+        try:
+            await asyncio.wait_for(self.directory.caught_up.wait(), 30.0)
+        except TimeoutError:
+            log.warning("workers topic not read to its end in 30 s; starting anyway")
         self.ready.set()
         log.info("scheduler started", extra={"partitions": self.settings.partitions})
 
     async def on_stop(self) -> None:
         await self.directory.stop()
+        await self.queues.stop()
         await self.producer.stop()
         log.info("scheduler stopped")
 

@@ -17,42 +17,30 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from streams.scheduler.gate import DispatchGate
 from streams.scheduler.metrics import COMMANDS, DISPATCHED, EVENTS, TIMERS_FIRED
 from streams.scheduler.partition import PartitionState, Timing
+from streams.scheduler.queues import QueueDirectory
 from streams.scheduler.rebuild import rebuild_partition
+from streams.scheduler.records import Outgoing, control_record, dispatch_record
 from streams.scheduler.schedules import fire_records
 from streams.scheduler.workers import WorkerDirectory
 from taskstream.codec import decode, encode, encode_dict
 from taskstream.domain import commands as c
 from taskstream.domain import events as e
 from taskstream.domain.capacity import partition_share
+from taskstream.domain.defaults import Defaults, GlobalDefaults
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import DecodeError
 from taskstream.domain.machine import RetryPolicy, decide, reject
+from taskstream.domain.queue_model import QUEUE_COMMANDS, QueueState, is_queue
 from taskstream.domain.schedule_model import SCHEDULE_COMMANDS, is_schedule
-from taskstream.domain.state import Attempt
+from taskstream.domain.state import TaskState
 from taskstream.producer import new_id
 from taskstream.settings import Settings
 from taskstream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-
-Outgoing = tuple[str, bytes, bytes, int | None]  # topic, key, value, partition
-
-
-def control_record(topic: str, task_id: str, running: Attempt) -> Outgoing:
-    """The control record that tells `running`'s worker to stop the attempt.
-
-    It names the worker, so every worker can follow the whole control topic and act on
-    its own records only, with no need to find the topic's end (see docs/architecture.md).
-    """
-    record = {
-        "kind": "cancel",
-        "task_id": task_id,
-        "attempt": running.number,
-        "worker": running.worker,
-    }
-    return (topic, task_id.encode(), encode_dict(record), None)
 
 
 class Scheduler:
@@ -64,16 +52,24 @@ class Scheduler:
         producer: AIOKafkaProducer | None,
         directory: WorkerDirectory,
         *,
+        queues: QueueDirectory | None = None,
         clock: Callable[[], float] = time.time,
         draw: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self.producer = producer
         self.directory = directory
+        self.queue_directory = queues or QueueDirectory(settings)
+        self._queues_topic = settings.topic("queues")
         self.clock = clock
         self.draw = draw
         self.policy = RetryPolicy(
             settings.backoff_base_seconds, settings.backoff_factor, settings.backoff_max_seconds
+        )
+        self.global_defaults = GlobalDefaults(
+            priority=settings.default_priority,
+            max_attempts=settings.default_max_attempts,
+            timeout_seconds=settings.default_timeout_seconds,
         )
         self.timing = Timing(settings.dispatch_timeout_seconds, settings.lease_seconds)
         self.partitions: dict[int, PartitionState] = {}
@@ -114,12 +110,21 @@ class Scheduler:
         state = await self._rebuilds[p]
         self._rebuilds.pop(p, None)
         self.partitions[p] = state
+        # The settings of this partition's queues, appended again: a crash may have
+        # come between a queue event and its broadcast.
+        self._retell.extend(self._broadcast(q) for q in state.queues.states.values())
         for task in state.tasks.values():
             self._queues.add(task.queue)
             running = task.current_attempt
             if task.cancel_requested and running is not None:
                 self._retell.append(control_record(self._control_topic, task.id, running))
         return state
+
+    def _broadcast(self, queue: QueueState) -> Outgoing:
+        """The queues-topic record of `queue`'s settings, applied here at once."""
+        record = queue.settings.as_record()
+        self.queue_directory.observe(record)
+        return (self._queues_topic, queue.id.encode(), encode_dict(record), 0)
 
     # Commands ---------------------------------------------------------------------
     async def handle(self, records: list[tuple[int, int, bytes | None]]) -> None:
@@ -132,7 +137,9 @@ class Scheduler:
             out: list[Outgoing] = []
             for p, offset, raw in records:
                 self._command(states[p], offset, raw, now, moment, out)
-            await self._dispatch(list(states.values()), now, moment, out)
+            # Every owned partition: a finished attempt frees a slot a limited queue's
+            # most urgent task may be waiting for on another partition.
+            await self._dispatch(list(self.partitions.values()), now, moment, out)
             futures = await self._enqueue(out)
         await asyncio.gather(*futures)
 
@@ -168,13 +175,22 @@ class Scheduler:
         if is_schedule(cmd.task_id) or cmd.type in SCHEDULE_COMMANDS:
             self._append(st, st.schedules.command(cmd, moment), now, out)
             return
+        if is_queue(cmd.task_id) or cmd.type in QUEUE_COMMANDS:
+            events = st.queues.command(cmd, moment)
+            self._append(st, events, now, out)
+            if any(ev.type != e.COMMAND_REJECTED for ev in events):
+                out.append(self._broadcast(st.queues.states[cmd.task_id]))
+            return
         state = st.tasks.get(cmd.task_id)
         if cmd.event_id in st.rejected_early:
             return  # a replay of a command refused before its task existed
         if cmd.type not in c.PUBLIC_COMMANDS:
             events = reject(state, cmd, f"command type {cmd.type!r} is not accepted", moment)
         else:
-            events = decide(state, cmd, moment, policy=self.policy, draw=self.draw())
+            defaults = Defaults(self.global_defaults, self.directory.type_defaults)
+            events = decide(
+                state, cmd, moment, policy=self.policy, draw=self.draw(), defaults=defaults
+            )
         self._append(st, events, now, out)
 
     def _append(
@@ -233,52 +249,62 @@ class Scheduler:
     async def _dispatch(
         self, states: list[PartitionState], now: float, moment: datetime, out: list[Outgoing]
     ) -> None:
-        for st in states:
-            for queue in st.queues_with_ready():
-                capacity = self.directory.capacity(queue) or self.settings.default_queue_capacity
-                if capacity <= 0:
-                    continue  # no live worker: keep the tasks here, in priority order
-                share = partition_share(
-                    capacity, self.settings.partitions, self.settings.capacity_overcommit
-                )
-                while st.inflight_count(queue) < share:
-                    task = st.pop_ready(queue)
-                    if task is None:
-                        break
-                    if queue not in self._queues:
-                        await ensure_topics(self.settings, [self.settings.dispatch_topic(queue)])
-                        self._queues.add(queue)
-                    cmd = Envelope(
-                        event_id=f"dispatch:{task.id}:{task.version}",
-                        type=c.DISPATCH_TASK,
-                        task_id=task.id,
-                        occurred_at=moment,
-                        tenant=task.tenant,
-                        payload={"dispatch_id": new_id()},
-                    )
-                    events = decide(task, cmd, moment, policy=self.policy)
-                    self._append(st, events, now, out)
-                    for event in events:
-                        out.append(self._dispatch_record(task.id, st, event))
-                        DISPATCHED.labels(queue).inc()
+        if not self.queue_directory.caught_up:
+            return  # a pause this process has not read yet must not be missed
+        epoch = int(now // self.settings.queue_limit_rotate_seconds)
+        for queue in sorted({q for st in states for q in st.queues_with_ready()}):
+            capacity = self.directory.capacity(queue) or self.settings.default_queue_capacity
+            if capacity <= 0:
+                continue  # no live worker: keep the tasks here, in priority order
+            share = partition_share(
+                capacity, self.settings.partitions, self.settings.capacity_overcommit
+            )
+            gate = DispatchGate(
+                queue,
+                self.queue_directory,
+                self.partitions,
+                capacity=capacity,
+                partitions=self.settings.partitions,
+                overcommit=self.settings.capacity_overcommit,
+                epoch=epoch,
+            )
+            while True:
+                # The most urgent task over the partitions with room, so a limit's few
+                # slots go by priority, not to whichever partition comes first.
+                keys = [
+                    (key, i)
+                    for i, st in enumerate(states)
+                    if st.inflight_count(queue) < share
+                    and (key := st.peek_ready(queue, gate.allowed)) is not None
+                ]
+                if not keys:
+                    break
+                st = states[min(keys)[1]]
+                task = st.pop_ready(queue, gate.allowed)
+                assert task is not None  # peeked just now
+                gate.took(task.tenant)
+                await self._dispatch_one(st, task, now, moment, out)
 
-    def _dispatch_record(self, task_id: str, st: PartitionState, event: Envelope) -> Outgoing:
-        task = st.tasks[task_id]
-        record: dict[str, Any] = {
-            "task_id": task.id,
-            "tenant": task.tenant,
-            "queue": task.queue,
-            "type": task.type,
-            "payload": task.payload,
-            "attempt": event.payload["attempt"],
-            "dispatch_id": event.payload["dispatch_id"],
-            "priority": task.priority,
-            "timeout_seconds": task.timeout_seconds,
-            "dispatched_at": event.payload["dispatched_at"],
-            "correlation_id": task.correlation_id,
-        }
-        topic = self.settings.dispatch_topic(task.queue)
-        return (topic, task.id.encode(), encode_dict(record), None)
+    async def _dispatch_one(
+        self, st: PartitionState, task: TaskState, now: float, moment: datetime, out: list[Outgoing]
+    ) -> None:
+        queue = task.queue
+        if queue not in self._queues:
+            await ensure_topics(self.settings, [self.settings.dispatch_topic(queue)])
+            self._queues.add(queue)
+        cmd = Envelope(
+            event_id=f"dispatch:{task.id}:{task.version}",
+            type=c.DISPATCH_TASK,
+            task_id=task.id,
+            occurred_at=moment,
+            tenant=task.tenant,
+            payload={"dispatch_id": new_id()},
+        )
+        events = decide(task, cmd, moment, policy=self.policy)
+        self._append(st, events, now, out)
+        for event in events:
+            out.append(dispatch_record(self.settings, st.tasks[task.id], event))
+            DISPATCHED.labels(queue).inc()
 
     async def _enqueue(self, out: list[Outgoing]) -> list[asyncio.Future[Any]]:
         if self.producer is None:

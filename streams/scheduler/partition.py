@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from streams.scheduler.queue_book import QueueBook
 from streams.scheduler.schedules import ScheduleBook
 from taskstream.domain.capacity import ready_key
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.machine import evolve
+from taskstream.domain.queue_model import is_queue
 from taskstream.domain.schedule_model import is_schedule
 from taskstream.domain.state import Status, TaskState
 
@@ -45,20 +48,29 @@ class PartitionState:
         self.partition = partition
         self.timing = timing
         self.tasks: dict[str, TaskState] = {}
-        self.ready: dict[str, list[tuple[tuple[int, float, int], str]]] = defaultdict(list)
-        self.inflight: dict[str, set[str]] = defaultdict(set)
+        # Per queue, per tenant: a tenant's paused queue must not hold back another's.
+        self.ready: dict[str, dict[str, list[tuple[tuple[int, float, int], str]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        self.inflight: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         self.timers: list[Timer] = []
         self.leases: dict[str, float] = {}
         # Commands rejected before their task existed: a replay must not apply them later.
         self.rejected_early: set[str] = set()
         # Cron schedules keyed on this partition: a sibling fold of their own events.
         self.schedules = ScheduleBook()
+        # Queue aggregates keyed on this partition (their settings reach every partition
+        # through the queues topic, see streams/scheduler/queues.py).
+        self.queues = QueueBook()
         self._seq = 0
 
     def apply(self, event: Envelope, now: float) -> TaskState | None:
         """Fold one event in and update the indexes (`now` places new leases)."""
         if is_schedule(event.task_id):
             self.schedules.apply(event)
+            return None
+        if is_queue(event.task_id):
+            self.queues.apply(event)
             return None
         old = self.tasks.get(event.task_id)
         new = evolve(old, event)
@@ -78,15 +90,15 @@ class PartitionState:
         heapq.heappush(self.timers, Timer(due, self._next(), task_id, kind, attempt))
 
     def _index(self, old: TaskState | None, new: TaskState, event: Envelope, now: float) -> None:
-        tid, queue = new.id, new.queue
+        tid, queue, tenant = new.id, new.queue, new.tenant
         was_ready = old is not None and old.status is Status.PENDING and old.dispatch is None
         if new.status is Status.PENDING and new.dispatch is None and not was_ready:
             key = ready_key(new.priority, event.occurred_at.timestamp(), self._next())
-            heapq.heappush(self.ready[queue], (key, tid))
+            heapq.heappush(self.ready[queue][tenant], (key, tid))
         if new.dispatch is not None or new.status is Status.RUNNING:
-            self.inflight[queue].add(tid)
-        else:
-            self.inflight[queue].discard(tid)
+            self.inflight[queue][tenant].add(tid)
+        elif queue in self.inflight:
+            self.inflight[queue][tenant].discard(tid)
         scheduled = new.status is Status.SCHEDULED and new.run_at is not None
         if scheduled and new.run_at is not None and (old is None or old.run_at != new.run_at):
             self._timer(new.run_at.timestamp(), tid, "run_at", 0)
@@ -130,23 +142,59 @@ class PartitionState:
             due.append(timer)
         return due
 
-    def pop_ready(self, queue: str) -> TaskState | None:
-        """The most urgent task of `queue` still waiting for dispatch, if any."""
-        heap = self.ready.get(queue)
+    def _best(
+        self, queue: str, allowed: Callable[[str], bool] | None
+    ) -> tuple[tuple[int, float, int], str] | None:
+        best: tuple[tuple[int, float, int], str] | None = None
+        for tenant, heap in self.ready.get(queue, {}).items():
+            if allowed is not None and not allowed(tenant):
+                continue
+            self._drop_stale(heap)
+            if heap and (best is None or heap[0][0] < best[0]):
+                best = (heap[0][0], tenant)
+        return best
+
+    def peek_ready(
+        self, queue: str, allowed: Callable[[str], bool] | None = None
+    ) -> tuple[int, float, int] | None:
+        """The sort key of the task `pop_ready` would return, if any."""
+        best = self._best(queue, allowed)
+        return best[0] if best else None
+
+    def pop_ready(
+        self, queue: str, allowed: Callable[[str], bool] | None = None
+    ) -> TaskState | None:
+        """The most urgent task of `queue` still waiting for dispatch, over the tenants
+        `allowed` says may dispatch now (all of them by default), if any."""
+        best = self._best(queue, allowed)
+        if best is None:
+            return None
+        _, tid = heapq.heappop(self.ready[queue][best[1]])
+        return self.tasks[tid]
+
+    def _drop_stale(self, heap: list[tuple[tuple[int, float, int], str]]) -> None:
         while heap:
-            _, tid = heapq.heappop(heap)
-            state = self.tasks.get(tid)
+            state = self.tasks.get(heap[0][1])
             if state and state.status is Status.PENDING and state.dispatch is None:
-                return state
-        return None
+                return
+            heapq.heappop(heap)
 
     def queues_with_ready(self) -> list[str]:
         """Queues that have tasks waiting for dispatch."""
-        return [q for q, heap in self.ready.items() if heap]
+        return [q for q, heaps in self.ready.items() if any(heaps.values())]
 
-    def inflight_count(self, queue: str) -> int:
-        """Tasks of `queue` dispatched or running from this partition."""
-        return len(self.inflight.get(queue, ()))
+    def ready_tenants(self, queue: str) -> list[str]:
+        """Tenants with tasks of `queue` waiting for dispatch (entries may be stale)."""
+        return [t for t, heap in self.ready.get(queue, {}).items() if heap]
+
+    def inflight_count(self, queue: str, tenant: str | None = None) -> int:
+        """Tasks of `queue` (of one tenant, or all) dispatched or running from here."""
+        sets = self.inflight.get(queue)
+        if not sets:
+            return 0
+        if tenant is not None:
+            return len(sets.get(tenant, ()))
+        return sum(len(s) for s in sets.values())
 
     def next_due(self) -> float | None:
         """When the earliest timer (or schedule) is due."""

@@ -1,4 +1,6 @@
-"""The live workers, from their heartbeats: each queue's capacity for dispatch pacing."""
+"""The live workers, from their heartbeats: each queue's capacity for dispatch pacing, and
+the defaults of every task type a worker has announced (these never expire: a type's
+defaults stay known while no worker of it runs; the latest announcement wins)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from taskstream.codec import decode_dict
+from taskstream.domain.defaults import clean_type_defaults
 from taskstream.domain.errors import DecodeError
 from taskstream.kafka import plain_consumer_options
 from taskstream.settings import Settings
@@ -35,6 +39,10 @@ class WorkerDirectory:
         self._workers: dict[str, WorkerSeen] = {}
         self._ttl = settings.worker_heartbeat_seconds * 3 + 1.0
         self._task: asyncio.Task[None] | None = None
+        self.type_defaults: dict[str, dict[str, Any]] = {}
+        # Set once the topic is read up to its high watermark (a unit test: at once).
+        self.caught_up = asyncio.Event()
+        self.caught_up.set()
 
     def capacity(self, queue: str, now: float | None = None) -> int | None:
         """Sum of live workers' concurrency on `queue`; None when none is live."""
@@ -55,9 +63,16 @@ class WorkerDirectory:
             return
         up = record.get("state", "up") == "up"
         self._workers[worker] = WorkerSeen(tuple(str(q) for q in queues), concurrency, now, up)
+        types = record.get("types")
+        if isinstance(types, dict):
+            for name, announced in types.items():
+                cleaned = clean_type_defaults(announced)
+                if isinstance(name, str) and cleaned:
+                    self.type_defaults[name] = cleaned
 
     def start(self) -> None:
         """Follow the topic in the background."""
+        self.caught_up.clear()
         self._task = asyncio.create_task(self._follow(), name="worker-directory")
 
     async def stop(self) -> None:
@@ -74,7 +89,9 @@ class WorkerDirectory:
                 await consumer.start()
                 await consumer.topics()  # loads the cluster metadata
                 partitions = consumer.partitions_for_topic(topic) or set()
-                consumer.assign([TopicPartition(topic, p) for p in partitions])
+                tps = [TopicPartition(topic, p) for p in partitions]
+                consumer.assign(tps)
+                behind = set(tps)
                 while True:
                     batches = await consumer.getmany(timeout_ms=1000)
                     for records in batches.values():
@@ -84,6 +101,12 @@ class WorkerDirectory:
                                 self.observe(decode_dict(record.value), record.timestamp / 1000)
                             except DecodeError:
                                 continue
+                    for tp in list(behind):
+                        high = consumer.highwater(tp)  # from a Fetch, never ListOffsets
+                        if high is not None and await consumer.position(tp) >= high:
+                            behind.discard(tp)
+                    if not behind:
+                        self.caught_up.set()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,8 @@ class WorkerIdentity:
     host: str
     pid: int
     started_at: datetime
+    # Task type -> the defaults it was registered with (`TaskSpec.defaults()`).
+    types: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def worker_record(
@@ -52,6 +54,8 @@ def worker_record(
         "sent_at": now.isoformat(),
         "state": state,
         "attempts": attempts or [],
+        # The scheduler fills the fields a submit omits from these (domain/defaults.py).
+        "types": me.types,
     }
 
 

@@ -78,6 +78,7 @@ class Worker:
             host=socket.gethostname(),
             pid=os.getpid(),
             started_at=datetime.now(UTC),
+            types={spec.name: spec.defaults() for spec in registry if spec.defaults()},
         )
         self.exit_code = 0
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="taskstream-task")

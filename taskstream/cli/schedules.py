@@ -33,7 +33,10 @@ def create(
         typer.Argument(metavar="[PAYLOAD]", help="JSON payload, `@file.json`, or `-` for stdin."),
     ] = None,
     timezone: Annotated[str, typer.Option(help="IANA zone the cron is read in.")] = "UTC",
-    queue: Annotated[str, typer.Option(help="Queue whose workers run the tasks.")] = "default",
+    queue: Annotated[
+        str | None,
+        typer.Option(help="Queue whose workers run the tasks (default: the type's, else default)."),
+    ] = None,
     priority: Annotated[int | None, typer.Option(min=0, max=9, help="0 to 9.")] = None,
     label: Annotated[
         list[str] | None, typer.Option("--label", "-l", help="KEY=VALUE label (repeatable).")
@@ -59,9 +62,10 @@ def create(
     template: dict[str, Any] = {
         "type": task_type,
         "payload": parse_payload(payload),
-        "queue": queue,
         "labels": parse_labels(label or []),
     }
+    if queue is not None:
+        template["queue"] = queue
     if priority is not None:
         template["priority"] = priority
     body = {

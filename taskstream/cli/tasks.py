@@ -96,7 +96,10 @@ def submit(
         str | None,
         typer.Argument(metavar="[PAYLOAD]", help="JSON payload, `@file.json`, or `-` for stdin."),
     ] = None,
-    queue: Annotated[str, typer.Option(help="Queue whose workers run it.")] = "default",
+    queue: Annotated[
+        str | None,
+        typer.Option(help="Queue whose workers run it (default: the type's queue, else default)."),
+    ] = None,
     priority: Annotated[
         int | None, typer.Option(min=0, max=9, help="0 (least) to 9 (most urgent).")
     ] = None,
@@ -129,10 +132,14 @@ def submit(
     body: dict[str, Any] = {
         "type": task_type,
         "payload": parse_payload(payload),
-        "queue": queue,
         "labels": parse_labels(label or []),
     }
-    optional = {"priority": priority, "max_attempts": max_attempts, "timeout_seconds": timeout}
+    optional = {
+        "queue": queue,
+        "priority": priority,
+        "max_attempts": max_attempts,
+        "timeout_seconds": timeout,
+    }
     body.update({k: v for k, v in optional.items() if v is not None})
     if run_at is not None:
         body["run_at"] = parse_run_at(run_at)

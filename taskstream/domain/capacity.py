@@ -22,3 +22,35 @@ def partition_share(capacity: int, partitions: int, overcommit: float) -> int:
 def ready_key(priority: int, ready_at: float, seq: int) -> tuple[int, float, int]:
     """Sort key of a ready task: priority desc, then ready time asc, then arrival."""
     return (-priority, ready_at, seq)
+
+
+def limited_capacity(limit: int, capacity: int, overcommit: float) -> int:
+    """Slots of a queue with a concurrency limit: the limit, or less when its live workers
+    (times `overcommit`) offer less. Never more than `limit`."""
+    if limit < 0 or capacity < 0:
+        raise ValueError("limit and capacity must be ≥ 0")
+    return min(limit, math.ceil(capacity * overcommit))
+
+
+def strict_share(total: int, partitions: int, partition: int, epoch: int = 0) -> int:
+    """Partition `partition`'s share of `total` slots; the shares of all partitions sum to
+    exactly `total` (unlike `partition_share`, which rounds up).
+
+    The `total mod partitions` extra slots go to consecutive partitions starting at
+    `epoch mod partitions`, so moving the epoch on rotates them: with fewer slots than
+    partitions, every partition gets one in turn.
+    """
+    if partitions < 1:
+        raise ValueError("partitions must be ≥ 1")
+    if total < 0:
+        raise ValueError("total must be ≥ 0")
+    base, extra = divmod(total, partitions)
+    return base + (1 if (partition - epoch) % partitions < extra else 0)
+
+
+def pooled_quota(total: int, partitions: int, owned: frozenset[int], epoch: int = 0) -> int:
+    """In-flight limit of one scheduler process owning `owned` partitions for a queue of
+    `total` slots: the sum of its partitions' strict shares (all of `total` when it owns
+    every partition), so the quotas of processes owning disjoint partitions sum to at
+    most `total`."""
+    return sum(strict_share(total, partitions, p, epoch) for p in owned)

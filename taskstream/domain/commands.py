@@ -31,14 +31,25 @@ class _Payload(BaseModel):
 
 
 class SubmitTask(_Payload):
-    """Create a task; it runs now, or at `run_at`."""
+    """Create a task; it runs now, or at `run_at`.
 
-    queue: str = Field("default", pattern=QUEUE_PATTERN)
+    Null (or absent) `queue`, `priority`, `max_attempts`, `timeout_seconds` and backoff
+    bounds take the task type's registered default, else the global one; the scheduler
+    resolves them and records the values in `task.submitted` (see `domain/defaults.py`).
+    """
+
+    queue: str | None = Field(
+        None, pattern=QUEUE_PATTERN, description="Null: the type's queue, else `default`."
+    )
     type: str = Field(min_length=1, max_length=200)
     payload: Any = None
-    priority: int = Field(5, ge=0, le=9, description="0 (least) to 9 (most urgent).")
-    max_attempts: int = Field(3, ge=1, le=100)
-    timeout_seconds: float = Field(300.0, gt=0, le=7 * 86400)
+    priority: int | None = Field(
+        None, ge=0, le=9, description="0 (least) to 9 (most urgent); null: the default."
+    )
+    max_attempts: int | None = Field(None, ge=1, le=100, description="Null: the default.")
+    timeout_seconds: float | None = Field(
+        None, gt=0, le=7 * 86400, description="Per attempt; null: the default."
+    )
     labels: dict[str, str] = Field(default_factory=dict, max_length=64)
     run_at: AwareDatetime | None = None
     backoff_base_seconds: float | None = Field(None, ge=0, le=86400)

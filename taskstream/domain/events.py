@@ -2,7 +2,9 @@
 
 Payload fields per type (timestamps are ISO 8601 UTC strings):
 
-- `task.submitted`: the SubmitTask fields, `status` (`pending` or `scheduled`), `run_at`.
+- `task.submitted`: the SubmitTask fields with omitted ones resolved, `status` (`pending`
+  or `scheduled`), `run_at`, and `defaults`: `{field: "type" | "global"}` for each field
+  the submit omitted (absent from records written before defaults were resolved here).
 - `task.ready`: `{}` — a scheduled task's time came.
 - `task.dispatched`: `attempt`, `dispatch_id`, `dispatched_at`.
 - `attempt.started`: `attempt`, `worker`, `started_at`.

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from taskstream.domain import commands as c
 from taskstream.domain import events as e
 from taskstream.domain.backoff import compute_backoff
+from taskstream.domain.defaults import Defaults, resolve
 from taskstream.domain.emit import next_event, reject
 from taskstream.domain.envelope import Envelope, event_id_for
 from taskstream.domain.evolve import evolve, fold
@@ -76,8 +77,10 @@ def decide(
     *,
     policy: RetryPolicy = RetryPolicy(),
     draw: float = 0.5,
+    defaults: Defaults = Defaults(),
 ) -> list[Envelope]:
-    """Events that command `cmd` causes on `state` at time `now` (`draw` ∈ [0, 1))."""
+    """Events that command `cmd` causes on `state` at time `now` (`draw` ∈ [0, 1));
+    `defaults` fill the fields a submit omits."""
     if state is not None and cmd.event_id in state.seen_commands:
         return []  # a duplicate command: its effect is already in the log
     try:
@@ -89,8 +92,9 @@ def decide(
         if state is not None:
             return reject(state, cmd, "task already exists", now)
         scheduled = body.run_at is not None and body.run_at > now
-        payload = body.model_dump(mode="json")
+        payload, sources = resolve(body.model_dump(mode="json"), body.type, defaults)
         payload["status"] = (Status.SCHEDULED if scheduled else Status.PENDING).value
+        payload["defaults"] = sources
         return [next_event(None, cmd, e.TASK_SUBMITTED, payload, now)]
 
     if state is None:

@@ -76,7 +76,7 @@ async def test_create_appends_one_command_the_domain_accepts(
     assert sid.startswith("sch_") and resp.headers["location"] == f"/v1/schedules/{sid}"
     (cmd,) = sink.commands
     assert cmd.type == s.CREATE_SCHEDULE and cmd.task_id == sid
-    assert cmd.payload["template"]["priority"] == 5  # settings' defaults filled in
+    assert cmd.payload["template"]["priority"] is None  # resolved at each fire
     (event,) = decide(None, cmd, FIXED_NOW)
     assert event.type == s.SCHEDULE_CREATED
 

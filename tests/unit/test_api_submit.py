@@ -58,20 +58,21 @@ async def test_accepted_with_location_and_exactly_one_command(
     assert cmd.tenant == "default"
     assert cmd.correlation_id == "corr-1"
     assert SubmitTask.model_validate(cmd.payload) == SubmitTask(
-        type="demo.echo", payload={"n": 1}, queue="emails", priority=9, max_attempts=4
+        type="demo.echo", payload={"n": 1}, queue="emails", priority=9
     )
 
 
-async def test_defaults_come_from_settings(client: httpx.AsyncClient, sink: RecordingSink) -> None:
+async def test_omitted_fields_stay_omitted_for_the_scheduler_to_resolve(
+    client: httpx.AsyncClient, sink: RecordingSink
+) -> None:
+    # Explicit > the task type's default > the global one: only the scheduler knows the
+    # types' defaults, so the API must not fill in the global ones (domain/defaults.py).
     resp = await client.post("/v1/tasks", json={"type": "demo.echo"}, headers=AUTH)
     assert resp.status_code == 202
     payload = sink.commands[0].payload
     assert payload["payload"] is None
-    assert payload["queue"] == "default"
-    assert payload["priority"] == SETTINGS.default_priority
-    assert payload["max_attempts"] == 4
-    assert payload["timeout_seconds"] == SETTINGS.default_timeout_seconds
-    assert payload["run_at"] is None
+    for name in ("queue", "priority", "max_attempts", "timeout_seconds", "run_at"):
+        assert payload[name] is None, name
 
 
 async def test_delay_becomes_run_at_at_the_edge(

@@ -127,6 +127,9 @@ def test_update_merges_and_refuses_conflicts() -> None:
         ("t", {"max_attempts": 0}, "max_attempts must be 1..100"),
         ("t", {"timeout_seconds": 0}, "timeout_seconds must be > 0"),
         ("t", {"queue": "no spaces"}, "queue must match"),
+        ("t", {"priority": 10}, "priority must be 0..9"),
+        ("t", {"backoff_base_seconds": -1}, "backoff_base_seconds must be"),
+        ("t", {"backoff_max_seconds": -1}, "backoff_max_seconds must be"),
     ],
 )
 def test_invalid_names_and_defaults_are_refused(

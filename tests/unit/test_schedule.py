@@ -45,12 +45,13 @@ def test_create_records_the_first_due_time() -> None:
     assert [ev.type for ev in events] == [s.SCHEDULE_CREATED]
     assert state.next_due_at == T0 + timedelta(seconds=1)
     assert state.template == {
-        "queue": "default",
+        # Omitted fields stay null: each fire's submit gets the type's defaults then.
+        "queue": None,
         "type": "echo",
         "payload": None,
-        "priority": 5,
-        "max_attempts": 3,
-        "timeout_seconds": 300.0,
+        "priority": None,
+        "max_attempts": None,
+        "timeout_seconds": None,
         "labels": {},
         "backoff_base_seconds": None,
         "backoff_max_seconds": None,

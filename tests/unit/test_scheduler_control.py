@@ -91,7 +91,7 @@ async def test_a_rebuilt_partition_dispatches_without_waiting_for_a_command() ->
     await _send(engine, "task.submit", {"type": "x"}, 1)
     state = engine.partitions.pop(0)
     state.tasks["t1"] = replace(state.tasks["t1"], dispatch=None)  # as if never dispatched
-    state.ready["default"].append(((0, 0.0, 0), "t1"))
+    state.ready["default"]["default"].append(((0, 0.0, 0), "t1"))
     before = len(producer.sent)
 
     async def rebuild() -> PartitionState:
