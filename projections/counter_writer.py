@@ -61,6 +61,16 @@ class CounterWriter:
         self.applied = 0
         self._idle = asyncio.Event()
 
+    @property
+    def needs_rebuild(self) -> bool:
+        """True until the counters in Redis are known to match Postgres."""
+        return self._dirty
+
+    @property
+    def waiting(self) -> int:
+        """Changes queued for Redis."""
+        return self._queue.qsize()
+
     def submit(self, delta: CounterDelta) -> None:
         """Queue one committed batch's change (never waits)."""
         if not delta.partitions:
@@ -101,6 +111,17 @@ class CounterWriter:
             self._queue.get_nowait()
 
     async def _run(self) -> None:
+        while True:
+            try:
+                await self._loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the counters must outlive any surprise: rebuild, go on
+                log.exception("counter writer failed; rebuilding")
+                self._mark_dirty("writer failed")
+                await asyncio.sleep(self._settings.counters_retry_seconds)
+
+    async def _loop(self) -> None:
         every = self._settings.counters_reconcile_seconds
         self._next_reconcile = time.monotonic() + every if every else float("inf")
         while True:

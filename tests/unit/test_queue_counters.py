@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from projections.counter_writer import CounterWriter
 from projections.counters import (
     COUNTED_STATUSES,
     COUNTERS,
@@ -23,6 +25,7 @@ from projections.fold import fold_batch, merge
 from projections.synthetic import stream
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.state import Status, TaskState
+from taskstream.settings import Settings
 
 
 def test_each_counter_is_one_status_and_terminal_successes_are_not_counted() -> None:
@@ -92,3 +95,16 @@ def test_a_life_moves_through_the_counters_and_ends_uncounted_or_dead() -> None:
     dead = sum(1 for s in result.changed.values() if s.status is Status.DEAD)
     assert sum(n for (_, f), n in final.items() if f.endswith("|dead")) == dead
     assert counter_delta(result.transitions) == final
+
+
+async def test_the_writer_drops_changes_beyond_its_bound_and_asks_for_a_rebuild() -> None:
+    writer = CounterWriter(Settings(counters_queue_max=2), cast(Any, None), cast(Any, None))
+    assert writer.needs_rebuild  # nothing is trusted before the first rebuild
+    writer._dirty = False  # as after a successful rebuild
+    writer.submit(CounterDelta({}, {}))  # a batch of nothing but dead letters: no change
+    writer.submit(CounterDelta({("t", "q|1|pending"): 1}, {0: (-1, 0)}))
+    writer.submit(CounterDelta({("t", "q|1|pending"): 1}, {0: (0, 1)}))
+    assert writer.waiting == 2 and not writer.needs_rebuild
+    writer.submit(CounterDelta({("t", "q|1|pending"): 1}, {0: (1, 2)}))
+    # Postgres has every dropped change: the rebuild will include them.
+    assert writer.waiting == 0 and writer.needs_rebuild
