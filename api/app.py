@@ -27,6 +27,8 @@ from api.routers import (
     stream,
     tasks,
 )
+from api.routers.queues import router as queues_router
+from api.routers.workers import router as workers_router
 from api.tails.service import TailService
 from taskstream.settings import Settings
 
@@ -110,6 +112,8 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
     app.include_router(schedules.router)
     app.include_router(queue_control.router)
     app.include_router(search.router)
+    app.include_router(queues_router)
+    app.include_router(workers_router)
     # Added innermost first: metrics see every answer, the guard's 500s included.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(ErrorGuard)

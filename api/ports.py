@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from api.auth import KeyStore
+from api.queue_ports import QueueReader, WorkerReader
 from projections.search.backend import SearchBackend
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import InfrastructureError
@@ -137,3 +138,5 @@ class Adapters:
     clock: Callable[[], datetime] = field(default=utc_now)
     schedules: ScheduleReader | None = None
     search: SearchBackend | None = None
+    queue_reads: QueueReader | None = None
+    workers: WorkerReader | None = None

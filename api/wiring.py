@@ -16,8 +16,11 @@ from aiokafka.errors import KafkaError
 
 from api.auth import StaticKeyStore
 from api.ports import Adapters, CommandLogUnavailable
+from api.workers_view import WorkersView
 from projections.migrate import migrate
+from projections.queue_read import QueueReadModel
 from projections.read import ReadModel
+from projections.redis_counters import connect_redis, keys_for
 from projections.schedule_read import ScheduleReadModel
 from projections.search.wiring import open_search
 from taskstream.domain.envelope import Envelope
@@ -216,6 +219,9 @@ async def open_adapters(settings: Settings) -> AsyncIterator[Adapters]:
             deadline=STARTUP_DEADLINE_SECONDS,
             bootstrap=settings.kafka_bootstrap,
         )
+        redis = connect_redis(settings, timeout=settings.redis_timeout_seconds)
+        workers = WorkersView(settings)
+        workers.start()
         try:
             keys = StaticKeyStore.from_setting(settings.api_keys)
             if not len(keys):
@@ -228,8 +234,17 @@ async def open_adapters(settings: Settings) -> AsyncIterator[Adapters]:
                     keys=keys,
                     probes=(PostgresProbe(pool), BrokerProbe(producer)),
                     search=search,
+                    queue_reads=QueueReadModel(
+                        pool,
+                        redis,
+                        keys_for(settings.topic_prefix),
+                        timeout=settings.redis_timeout_seconds,
+                    ),
+                    workers=workers,
                 )
         finally:
+            await workers.stop()
+            await redis.aclose()
             await _stop(producer)
     finally:
         await pool.close()

@@ -41,6 +41,7 @@ def fold_extras(state: TaskState) -> dict[str, Any]:
         "backoff_max_seconds": state.backoff_max_seconds,
         "cancel_reason": state.cancel_reason,
         "attempt_base": state.attempt_base,
+        "ready_at": state.ready_at.isoformat() if state.ready_at else None,
     }
 
 
@@ -93,6 +94,7 @@ def state_from_dict(data: Mapping[str, Any], extras: Mapping[str, Any] | None = 
         cancel_reason=extras.get("cancel_reason"),
         attempt_base=int(extras.get("attempt_base") or 0),
         redrives=int(data.get("redrives") or 0),
+        ready_at=_ts(extras.get("ready_at")),
     )
 
 
@@ -107,6 +109,15 @@ class FoldError:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One event folded into its task: the state before (None for a submit) and after."""
+
+    before: TaskState | None
+    event: Envelope
+    after: TaskState
+
+
 @dataclass(slots=True)
 class FoldResult:
     """The tasks a batch moved forward, and the events it could not fold."""
@@ -114,6 +125,8 @@ class FoldResult:
     changed: dict[str, TaskState] = field(default_factory=dict)
     errors: list[FoldError] = field(default_factory=list)
     duplicates: int = 0
+    # Every event that moved a task, with the state before and after (log order).
+    transitions: list[Transition] = field(default_factory=list)
 
 
 def affected_task_ids(events: Iterable[Envelope]) -> list[str]:
@@ -147,6 +160,7 @@ def fold_batch(stored: Mapping[str, TaskState], events: Iterable[Envelope]) -> F
             continue
         if new is not None:
             current[tid] = new
+            result.transitions.append(Transition(state, ev, new))
     result.changed = current
     return result
 

@@ -45,3 +45,16 @@ LOG_BATCH_SECONDS = Histogram(
     "Time to apply one batch of log lines in Postgres",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+COUNTER_CHANGES = Counter(
+    "taskstream_projector_counter_changes_total",
+    "Batch changes sent to the Redis counters, by answer (applied, duplicate, gap, ...)",
+    ["result"],
+)
+COUNTER_REBUILDS = Counter(
+    "taskstream_projector_counter_rebuilds_total", "Redis counters rebuilt from Postgres"
+)
+COUNTER_FAILURES = Counter(
+    "taskstream_projector_counter_failures_total",
+    "Redis counter writes or rebuilds that failed",
+    ["operation"],
+)

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ import orjson
 
 from projections.attempts import attempt_changes, write_attempts
 from projections.fold import FoldResult, affected_task_ids, fold_batch, fold_extras, state_from_dict
+from projections.queue_models import QueueEffects, apply_queue_models
 from projections.queue_settings import apply_queues, split_queues
 from projections.schedules import apply_schedules, split
 from projections.search.pg_index import DEFAULT_MAX_CHARS, search_rows, write_search
@@ -90,6 +91,7 @@ class Applied:
     fold: FoldResult
     seconds: float
     sanitized: bool = False
+    queues: QueueEffects = field(default_factory=QueueEffects)
 
 
 # A JSON escape of U+0000 that is not itself an escaped backslash.
@@ -239,13 +241,14 @@ async def _apply(
             updated += await apply_schedules(conn, schedule_events)
         if queue_events:
             updated += await apply_queues(conn, queue_events)
+        queues = await apply_queue_models(conn, projection, result, checkpoints)
         if checkpoints:
             parts = sorted(checkpoints)
             await conn.execute(
                 _SAVE_CHECKPOINTS, projection, parts, [checkpoints[p] for p in parts]
             )
     seconds = time.perf_counter() - started
-    return Applied(len(batch), archived, updated, result, seconds, sanitized=no_nul)
+    return Applied(len(batch), archived, updated, result, seconds, sanitized=no_nul, queues=queues)
 
 
 async def load_checkpoints(

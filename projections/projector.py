@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from projections import metrics as m
 from projections.consumer import CheckpointedConsumer
+from projections.counter_writer import CounterWriter
 from projections.fold import FoldError
 from projections.postgres import Applied, Positioned, apply_batch
 from taskstream.codec import decode
@@ -48,7 +49,14 @@ def decode_event(raw: bytes | None) -> Envelope:
 class Projector(CheckpointedConsumer[Positioned, Applied]):
     """Applies `settings.topic("events")` to the tasks read model until stopped."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, *, name: str = "tasks") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        *,
+        name: str = "tasks",
+        counters: CounterWriter | None = None,
+    ) -> None:
         super().__init__(
             settings,
             pool,
@@ -57,20 +65,24 @@ class Projector(CheckpointedConsumer[Positioned, Applied]):
             group=f"{settings.topic_prefix}.projector",
         )
         self.applied_events = 0
+        self.counters = counters
 
     def decode(self, raw: bytes | None, partition: int, offset: int) -> Positioned:
         """One event record, with where it was read."""
         return Positioned(decode_event(raw), partition, offset)
 
     async def apply(self, items: list[Positioned], checkpoints: dict[int, int]) -> Applied:
-        """Archive, fold and checkpoint one batch."""
-        return await apply_batch(
+        """Archive, fold and checkpoint one batch; then hand its counter change to Redis."""
+        applied = await apply_batch(
             self.pool,
             self.name,
             items,
             checkpoints,
             search_max_chars=self.settings.search_max_text_chars,
         )
+        if self.counters is not None:
+            self.counters.submit(applied.queues.counters)
+        return applied
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
         """Gauges of the partitions owned now."""

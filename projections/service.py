@@ -11,10 +11,12 @@ from typing import Any
 from prometheus_client import start_http_server
 
 from projections.config import ProjectorSettings
+from projections.counter_writer import CounterWriter
 from projections.log_projector import LogProjector
 from projections.migrate import migrate
 from projections.postgres import connect_pool
 from projections.projector import Projector
+from projections.redis_counters import connect_redis
 from projections.search.service import open_search_loops
 from taskstream.settings import Settings
 from taskstream.topics import base_topic_names, ensure_topics
@@ -44,13 +46,16 @@ async def serve(
         log.info("metrics served", extra={"port": extra.projector_metrics_port})
     log.info("connecting to postgres")
     pool = await connect_pool(
-        settings.postgres_dsn, wait_seconds=extra.projector_connect_seconds, max_size=3
+        settings.postgres_dsn, wait_seconds=extra.projector_connect_seconds, max_size=4
     )
     try:
         applied = await migrate(pool)
         log.info("schema ready", extra={"migrations_applied": applied})
         await ensure_topics(settings, base_topic_names(settings))
-        projector = Projector(settings, pool, name=extra.projector_name)
+        redis = connect_redis(settings, timeout=settings.counters_redis_timeout_seconds)
+        counters = CounterWriter(settings, pool, redis, projection=extra.projector_name)
+        counters.start()  # rebuilds from Postgres first: a change lost in a crash is in it
+        projector = Projector(settings, pool, name=extra.projector_name, counters=counters)
         lines = LogProjector(settings, pool)
         log.info("projector started", extra={"topics": [projector.topic, lines.topic]})
         search = await open_search_loops(settings, pool)
@@ -59,6 +64,8 @@ async def serve(
         finally:
             if search:
                 await search.close()
+            await counters.stop()
+            await redis.aclose()
         log.info(
             "projector stopped",
             extra={

@@ -157,6 +157,42 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Timeout of one Elasticsearch request."
     )
 
+    # Queue counters (Redis), statistics and the workers view.
+    redis_timeout_seconds: float = Field(
+        0.25,
+        gt=0,
+        description="API reads of the Redis counters; slower, and the counts come from Postgres.",
+    )
+    counters_redis_timeout_seconds: float = Field(
+        2.0, gt=0, description="Projector writes and rebuilds of the Redis counters."
+    )
+    counters_queue_max: int = Field(
+        10_000,
+        ge=1,
+        description="Batch changes waiting for Redis; beyond, they are dropped and the "
+        "counters rebuilt from Postgres.",
+    )
+    counters_retry_seconds: float = Field(
+        1.0, gt=0, description="Wait before rebuilding the counters again after Redis failed."
+    )
+    counters_reconcile_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="Rebuild the Redis counters from Postgres this often (0: only when needed).",
+    )
+    stats_max_buckets: int = Field(
+        1440, ge=1, description="Most buckets one `GET /v1/queues/{queue}/stats` may return."
+    )
+    workers_forget_seconds: float = Field(
+        3600.0, gt=0, description="A worker silent this long is dropped from `GET /v1/workers`."
+    )
+    workers_warmup_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long `GET /v1/workers` waits for the workers topic to be read to its "
+        "end after the API starts, before answering 503.",
+    )
+
     # Logging.
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(True, description="Structured JSON log lines.")

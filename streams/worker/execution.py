@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from streams.worker.dispatch import Dispatch
@@ -50,6 +51,7 @@ class Running:
     cancel_asked: asyncio.Event = field(default_factory=asyncio.Event)
     # True once the runner stopped the handler for a cancel (not for a timeout or shutdown).
     stopped: bool = False
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def abort(self, reason: str) -> None:
         """Cancel the handler; the attempt is reported failed with `reason`."""

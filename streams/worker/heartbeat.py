@@ -31,8 +31,18 @@ class WorkerIdentity:
     types: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def worker_record(me: WorkerIdentity, running: int, state: str, now: datetime) -> dict[str, Any]:
-    """One heartbeat on the workers topic; the scheduler sums `concurrency` per queue."""
+def worker_record(
+    me: WorkerIdentity,
+    running: int,
+    state: str,
+    now: datetime,
+    attempts: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One heartbeat on the workers topic; the scheduler sums `concurrency` per queue.
+
+    `attempts` (`task_id`, `tenant`, `attempt`, `started_at`) lists what runs now, for
+    `GET /v1/workers`; readers treat a record without it as "not reported".
+    """
     return {
         "worker": me.worker_id,
         "queues": list(me.queues),
@@ -43,6 +53,7 @@ def worker_record(me: WorkerIdentity, running: int, state: str, now: datetime) -
         "started_at": me.started_at.isoformat(),
         "sent_at": now.isoformat(),
         "state": state,
+        "attempts": attempts or [],
         # The scheduler fills the fields a submit omits from these (domain/defaults.py).
         "types": me.types,
     }
@@ -58,8 +69,10 @@ class WorkerHeartbeat:
         me: WorkerIdentity,
         interval: float,
         running: Callable[[], int],
+        attempts: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self._producer = producer
+        self._attempts = attempts
         self._topic = topic
         self._me = me
         self._interval = interval
@@ -86,7 +99,8 @@ class WorkerHeartbeat:
             await asyncio.sleep(self._interval)
 
     async def _send(self, state: str) -> None:
-        record = worker_record(self._me, self._running(), state, datetime.now(UTC))
+        attempts = self._attempts() if self._attempts is not None and state == "up" else []
+        record = worker_record(self._me, self._running(), state, datetime.now(UTC), attempts)
         try:
             await self._producer.send_raw(self._topic, self._me.worker_id.encode(), record)
         except Exception as exc:  # the next beat may get through

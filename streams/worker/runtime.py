@@ -108,6 +108,7 @@ class Worker:
             self.identity,
             s.worker_heartbeat_seconds,
             lambda: self._slots.used,
+            self._attempts,
         )
         self.runner = AttemptRunner(
             registry=self._registry,
@@ -148,6 +149,18 @@ class Worker:
             await self._shutdown()
             remove_task_log_handler(handler)
         return self.exit_code
+
+    def _attempts(self) -> list[dict[str, object]]:
+        """The attempts running now, as the heartbeat lists them."""
+        return [
+            {
+                "task_id": r.dispatch.task_id,
+                "tenant": r.dispatch.tenant,
+                "attempt": r.dispatch.attempt,
+                "started_at": r.started_at.isoformat(),
+            }
+            for r in self._running
+        ]
 
     def request_stop(self) -> None:
         """First call: drain and stop. Second call: stop without waiting for attempts."""

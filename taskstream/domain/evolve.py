@@ -43,6 +43,7 @@ def _submitted(event_task: str, p: dict[str, Any], base: dict[str, Any]) -> Task
         labels=dict(p.get("labels") or {}),
         status=Status(p["status"]),
         run_at=_ts(p.get("run_at")),
+        ready_at=base["created_at"] if p["status"] == Status.PENDING.value else None,
         backoff_base_seconds=p.get("backoff_base_seconds"),
         backoff_max_seconds=p.get("backoff_max_seconds"),
         **base,
@@ -96,7 +97,7 @@ def evolve(state: TaskState | None, event: Envelope) -> TaskState | None:
     base = replace(state, version=event.version, updated_at=at, seen_commands=seen)
     t = event.type
     if t == e.TASK_READY:
-        return replace(base, status=Status.PENDING, run_at=None)
+        return replace(base, status=Status.PENDING, run_at=None, ready_at=at)
     if t == e.TASK_DISPATCHED:
         dispatch = Dispatch(
             p["attempt"], p["dispatch_id"], datetime.fromisoformat(p["dispatched_at"])
@@ -143,6 +144,7 @@ def evolve(state: TaskState | None, event: Envelope) -> TaskState | None:
             result=None,
             attempt_base=p["attempt_base"],
             redrives=p["redrive"],
+            ready_at=at,
         )
     raise ValueError(f"unknown event type {t!r}")
 

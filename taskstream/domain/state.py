@@ -86,6 +86,8 @@ class TaskState:
     # Attempts made before the last redrive: `max_attempts` budgets those after it.
     attempt_base: int = 0
     redrives: int = 0
+    # When the task last became ready (pending, undispatched): queue wait starts here.
+    ready_at: datetime | None = None
     seen_commands: frozenset[str] = field(default_factory=frozenset)
 
     @property

@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from projections.counters import add, counter_delta, counts_of
 from projections.fold import fold_batch, fold_extras, merge, state_from_dict
+from projections.queue_stats import StatKey, StatRow, fold_stats
 from projections.synthetic import interleave, stream, task_lives
 from taskstream.domain import events as e
 from taskstream.domain.envelope import Envelope
@@ -208,3 +210,44 @@ def test_lost_records_stall_their_tasks_the_same_way_whatever_the_split(
     for batch in cut(kept, points):
         table = apply(table, batch)
     assert view(table) == view(whole)
+
+
+def apply_queues(
+    table: dict[str, TaskState],
+    counts: dict[tuple[str, str], int],
+    stats: dict[StatKey, StatRow],
+    batch: list[Envelope],
+) -> tuple[dict[str, TaskState], dict[tuple[str, str], int]]:
+    """One batch as `apply_batch` applies it, queue models included: the counters' change
+    and the statistics come from the same fold as the rows (states loaded from their
+    stored form), so they move exactly when a row does."""
+    result = fold_batch(reload(table), batch)
+    for key, row in fold_stats(result.transitions).items():
+        stats.setdefault(key, StatRow()).add(row)
+    return merge(table, result.changed), add(counts, counter_delta(result.transitions))
+
+
+def stats_view(stats: dict[StatKey, StatRow]) -> dict[StatKey, tuple[Any, ...]]:
+    return {
+        k: (sorted(r.counts.items()), round(r.run_sum, 6), r.run_hist, r.wait_count, r.wait_hist)
+        for k, r in stats.items()
+    }
+
+
+@settings(max_examples=75, deadline=None)
+@given(streams, st.lists(st.integers(0, 10_000), max_size=8))
+def test_queue_counters_and_statistics_count_a_batch_applied_twice_once(
+    events: list[Envelope], points: list[int]
+) -> None:
+    once: tuple[dict[str, TaskState], dict[tuple[str, str], int]] = ({}, {})
+    twice: tuple[dict[str, TaskState], dict[tuple[str, str], int]] = ({}, {})
+    stats_once: dict[StatKey, StatRow] = {}
+    stats_twice: dict[StatKey, StatRow] = {}
+    for batch in cut(events, points):
+        once = apply_queues(*once, stats_once, batch)
+        twice = apply_queues(*twice, stats_twice, batch)
+        twice = apply_queues(*twice, stats_twice, batch)
+    assert view(twice[0]) == view(once[0]) == expected(events)
+    assert twice[1] == once[1] == counts_of(once[0].values())
+    whole: dict[StatKey, StatRow] = fold_stats(fold_batch({}, events).transitions)
+    assert stats_view(stats_twice) == stats_view(stats_once) == stats_view(whole)

@@ -1,0 +1,113 @@
+"""The queue read models, written inside the projector's batch transaction.
+
+`apply_queue_models` runs in `postgres._apply` after the task rows: it records new
+(tenant, queue) pairs in `queues`, adds the batch's statistics to `queue_stats`, and
+returns the counters' change with the checkpoints the batch moves from and to, for the
+Redis writer (`projections.redis_counters`) to apply once the transaction committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import asyncpg
+import orjson
+
+from projections.counters import CounterDelta, counter_delta
+from projections.fold import FoldResult
+from projections.queue_stats import fold_stats, stat_records
+
+_UPSERT_QUEUES = """
+INSERT INTO queues (tenant, queue, first_seen_at)
+SELECT r.tenant, r.queue, r.first_seen_at
+FROM json_to_recordset($1::json) AS r(tenant text, queue text, first_seen_at timestamptz)
+ON CONFLICT (tenant, queue) DO NOTHING
+"""
+
+
+def _hist_sum(column: str) -> str:
+    return (
+        f"{column} = ARRAY(SELECT coalesce(a, 0) + coalesce(b, 0)"
+        f" FROM unnest(queue_stats.{column}, EXCLUDED.{column}) WITH ORDINALITY AS u(a, b, i)"
+        " ORDER BY i)"
+    )
+
+
+_COUNTS = (
+    "submitted",
+    "started",
+    "succeeded",
+    "failed",
+    "retried",
+    "dead_lettered",
+    "cancelled",
+    "redriven",
+)
+_SUMS = (*_COUNTS, "run_sum", "run_count", "wait_sum", "wait_count")
+
+_UPSERT_STATS = f"""
+INSERT INTO queue_stats (tenant, queue, bucket, {", ".join(_SUMS)}, run_hist, wait_hist)
+SELECT r.tenant, r.queue, r.bucket, {", ".join("r." + c for c in _SUMS)}, r.run_hist, r.wait_hist
+FROM json_to_recordset($1::json) AS r(
+    tenant text, queue text, bucket timestamptz, {" int, ".join(_COUNTS)} int,
+    run_sum double precision, run_count int, wait_sum double precision, wait_count int,
+    run_hist int[], wait_hist int[])
+ON CONFLICT (tenant, queue, bucket) DO UPDATE SET
+    {", ".join(f"{c} = queue_stats.{c} + EXCLUDED.{c}" for c in _SUMS)},
+    {_hist_sum("run_hist")}, {_hist_sum("wait_hist")}
+"""
+
+# The checkpoints this batch moves from, locked until the transaction ends so a second
+# writer of the same partitions (two members in a rebalance) waits for this one.
+_PREVIOUS = """
+SELECT partition, "offset" FROM projection_checkpoints
+WHERE projection = $1 AND partition = ANY($2::int[])
+FOR UPDATE
+"""
+
+
+@dataclass(slots=True)
+class QueueEffects:
+    """What a batch did to the queue models; `counters` waits for Redis."""
+
+    counters: CounterDelta = field(default_factory=CounterDelta)
+    stat_rows: int = 0
+    new_queues: int = 0
+
+
+def _json(rows: object) -> str:
+    return orjson.dumps(rows).decode()
+
+
+async def apply_queue_models(
+    conn: asyncpg.Connection,
+    projection: str,
+    result: FoldResult,
+    checkpoints: Mapping[int, int],
+) -> QueueEffects:
+    """Queues, statistics and the counters' change of one batch (inside its transaction)."""
+    effects = QueueEffects()
+    transitions = result.transitions
+    if transitions:
+        seen = {
+            (t.after.tenant, t.after.queue): t.event.occurred_at
+            for t in transitions
+            if t.before is None
+        }
+        if seen:
+            rows = [{"tenant": k[0], "queue": k[1], "first_seen_at": v} for k, v in seen.items()]
+            effects.new_queues = int(
+                (await conn.execute(_UPSERT_QUEUES, _json(rows))).rsplit(" ", 1)[-1]
+            )
+        stats = stat_records(fold_stats(transitions))
+        if stats:
+            await conn.execute(_UPSERT_STATS, _json(stats))
+            effects.stat_rows = len(stats)
+        effects.counters.counts = counter_delta(transitions)
+    if checkpoints:
+        parts = sorted(checkpoints)
+        rows = await conn.fetch(_PREVIOUS, projection, parts)
+        before = {r["partition"]: r["offset"] for r in rows}
+        effects.counters.partitions = {p: (before.get(p, -1), checkpoints[p]) for p in parts}
+    return effects

@@ -1,0 +1,179 @@
+"""Per-queue statistics, the pure part: what each folded event adds to its minute.
+
+One row per (tenant, queue, minute of the event's `occurred_at`):
+
+- `submitted`, `started` (attempts), `succeeded` (tasks), `retried` (attempts that failed
+  or timed out with a retry to follow), `dead_lettered`, `cancelled`, `redriven`;
+- `failed`: attempts that ended failed or timed out, whatever came next (retry, dead
+  letter, or the end of a cancelled task);
+- run time (attempt start to its end, counted in the minute it ended) and wait time
+  (the task became ready to its attempt's start, counted in the minute it started): a
+  sum, a count and a histogram each, so ranges can report an average and a p50.
+
+Computed from the fold's transitions, so the counting is idempotent by task version like
+the `tasks` rows: an event at or below the stored version never reaches here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from projections.fold import Transition
+from taskstream.domain import events as e
+
+# Histogram bins: bin 0 is < 1 ms, bin k (1..HIST_BINS-2) is [1 ms·√2^(k-1), 1 ms·√2^k),
+# the last bin everything above (about 3 h). A p50 read from it is within a factor √2.
+HIST_BINS: Final = 50
+_BASE: Final = 0.001
+_STEP: Final = math.sqrt(2.0)
+
+COUNT_FIELDS: Final = (
+    "submitted",
+    "started",
+    "succeeded",
+    "failed",
+    "retried",
+    "dead_lettered",
+    "cancelled",
+    "redriven",
+)
+
+_EVENT_FIELD: Final = {
+    e.TASK_SUBMITTED: "submitted",
+    e.ATTEMPT_STARTED: "started",
+    e.TASK_SUCCEEDED: "succeeded",
+    e.ATTEMPT_FAILED: "retried",
+    e.ATTEMPT_TIMED_OUT: "retried",
+    e.TASK_DEAD_LETTERED: "dead_lettered",
+    e.TASK_CANCELLED: "cancelled",
+    e.TASK_REDRIVEN: "redriven",
+}
+
+
+def hist_bin(seconds: float) -> int:
+    """The histogram bin of a duration."""
+    if seconds < _BASE:
+        return 0
+    k = math.floor(math.log(seconds / _BASE, _STEP)) + 1
+    return min(max(k, 1), HIST_BINS - 1)
+
+
+def bin_bounds(k: int) -> tuple[float, float]:
+    """Lower and upper bound (seconds) of bin `k`; the last bin's upper bound is infinite."""
+    if k <= 0:
+        return 0.0, _BASE
+    upper = _BASE * _STEP**k if k < HIST_BINS - 1 else math.inf
+    return _BASE * _STEP ** (k - 1), upper
+
+
+def percentile(hist: Sequence[int], q: float) -> float | None:
+    """The `q` quantile (0..1) of a histogram, interpolated within its bin; None if empty."""
+    total = sum(hist)
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0
+    for k, n in enumerate(hist):
+        if n and seen + n >= rank:
+            lo, hi = bin_bounds(k)
+            if math.isinf(hi):
+                return lo
+            return lo + (hi - lo) * max(0.0, rank - seen) / n
+        seen += n
+    return bin_bounds(len(hist) - 1)[0]
+
+
+def merge_hist(a: Sequence[int], b: Sequence[int]) -> list[int]:
+    """Element-wise sum of two histograms (the shorter padded with zeros)."""
+    n = max(len(a), len(b))
+    return [(a[i] if i < len(a) else 0) + (b[i] if i < len(b) else 0) for i in range(n)]
+
+
+@dataclass(slots=True)
+class StatRow:
+    """What one (tenant, queue, minute) gained."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_FIELDS, 0))
+    run_sum: float = 0.0
+    run_count: int = 0
+    run_hist: list[int] = field(default_factory=lambda: [0] * HIST_BINS)
+    wait_sum: float = 0.0
+    wait_count: int = 0
+    wait_hist: list[int] = field(default_factory=lambda: [0] * HIST_BINS)
+
+    def run(self, seconds: float) -> None:
+        """Count one attempt's run time."""
+        self.run_sum += seconds
+        self.run_count += 1
+        self.run_hist[hist_bin(seconds)] += 1
+
+    def wait(self, seconds: float) -> None:
+        """Count one attempt's wait (ready to start)."""
+        self.wait_sum += seconds
+        self.wait_count += 1
+        self.wait_hist[hist_bin(seconds)] += 1
+
+    def add(self, other: StatRow) -> None:
+        """Add `other` into this row."""
+        for name, n in other.counts.items():
+            self.counts[name] += n
+        self.run_sum += other.run_sum
+        self.run_count += other.run_count
+        self.run_hist = merge_hist(self.run_hist, other.run_hist)
+        self.wait_sum += other.wait_sum
+        self.wait_count += other.wait_count
+        self.wait_hist = merge_hist(self.wait_hist, other.wait_hist)
+
+
+StatKey = tuple[str, str, datetime]  # (tenant, queue, minute)
+
+
+def minute(moment: datetime) -> datetime:
+    """The minute bucket a moment falls in."""
+    return moment.replace(second=0, microsecond=0)
+
+
+def fold_stats(transitions: Iterable[Transition]) -> dict[StatKey, StatRow]:
+    """The statistics a batch's transitions add, per (tenant, queue, minute)."""
+    rows: dict[StatKey, StatRow] = {}
+    for t in transitions:
+        ev, before, after = t.event, t.before, t.after
+        row = rows.setdefault((after.tenant, after.queue, minute(ev.occurred_at)), StatRow())
+        name = _EVENT_FIELD.get(ev.type)
+        if name is not None:
+            row.counts[name] += 1
+        if ev.type == e.ATTEMPT_STARTED and before is not None and before.ready_at is not None:
+            attempt = after.current_attempt
+            if attempt is not None:
+                row.wait(max(0.0, (attempt.started_at - before.ready_at).total_seconds()))
+        ended = {a.number for a in (before.attempts if before else ()) if a.finished_at}
+        for attempt in after.attempts:
+            if attempt.finished_at is None or attempt.number in ended:
+                continue
+            row.run(max(0.0, (attempt.finished_at - attempt.started_at).total_seconds()))
+            if attempt.outcome in ("failed", "timed_out"):
+                row.counts["failed"] += 1
+    return rows
+
+
+def stat_records(rows: dict[StatKey, StatRow]) -> list[dict[str, Any]]:
+    """The rows as records for the upsert (one JSON document)."""
+    return [
+        {
+            "tenant": tenant,
+            "queue": queue,
+            "bucket": bucket,
+            **row.counts,
+            "run_sum": row.run_sum,
+            "run_count": row.run_count,
+            "run_hist": row.run_hist,
+            "wait_sum": row.wait_sum,
+            "wait_count": row.wait_count,
+            "wait_hist": row.wait_hist,
+        }
+        for (tenant, queue, bucket), row in rows.items()
+    ]
