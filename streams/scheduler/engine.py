@@ -30,7 +30,7 @@ from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import DecodeError
 from taskstream.domain.machine import RetryPolicy, decide, reject
 from taskstream.domain.schedule_model import SCHEDULE_COMMANDS, is_schedule
-from taskstream.domain.state import Attempt
+from taskstream.domain.state import Attempt, TaskState
 from taskstream.producer import new_id
 from taskstream.settings import Settings
 from taskstream.topics import ensure_topics
@@ -187,6 +187,11 @@ class Scheduler:
             running = new.current_attempt if new else None
             if event.type == e.TASK_CANCEL_REQUESTED and running is not None:
                 out.append(control_record(self._control_topic, event.task_id, running))
+            if event.type == e.TASK_DISPATCHED and new is not None:
+                # Every dispatch decision hands the task to its queue, whether it came
+                # from capacity or from the dispatch-timeout timer (a re-dispatch).
+                out.append(self._dispatch_record(new, event))
+                DISPATCHED.labels(new.queue).inc()
 
     # Timers and dispatch ----------------------------------------------------------
     async def tick(self) -> None:
@@ -256,14 +261,9 @@ class Scheduler:
                         tenant=task.tenant,
                         payload={"dispatch_id": new_id()},
                     )
-                    events = decide(task, cmd, moment, policy=self.policy)
-                    self._append(st, events, now, out)
-                    for event in events:
-                        out.append(self._dispatch_record(task.id, st, event))
-                        DISPATCHED.labels(queue).inc()
+                    self._append(st, decide(task, cmd, moment, policy=self.policy), now, out)
 
-    def _dispatch_record(self, task_id: str, st: PartitionState, event: Envelope) -> Outgoing:
-        task = st.tasks[task_id]
+    def _dispatch_record(self, task: TaskState, event: Envelope) -> Outgoing:
         record: dict[str, Any] = {
             "task_id": task.id,
             "tenant": task.tenant,
