@@ -55,6 +55,25 @@ def control_record(topic: str, task_id: str, running: Attempt) -> Outgoing:
     return (topic, task_id.encode(), encode_dict(record), None)
 
 
+def refusal_record(topic: str, cmd: Envelope) -> Outgoing | None:
+    """The control record that tells a worker its `attempt.start` was refused, so it stops
+    the handler it began while the start was on its way (cancelled before the start, say).
+
+    It names the start command too: a worker may hold two copies of one dispatch.
+    """
+    worker, attempt = cmd.payload.get("worker"), cmd.payload.get("attempt")
+    if not isinstance(worker, str) or not isinstance(attempt, int):
+        return None  # not a worker's start: nobody to tell
+    record = {
+        "kind": "refused",
+        "task_id": cmd.task_id,
+        "attempt": attempt,
+        "worker": worker,
+        "start_id": cmd.event_id,
+    }
+    return (topic, cmd.task_id.encode(), encode_dict(record), None)
+
+
 class Scheduler:
     """Owns the state of the partitions assigned to this process."""
 
@@ -176,6 +195,10 @@ class Scheduler:
         else:
             events = decide(state, cmd, moment, policy=self.policy, draw=self.draw())
         self._append(st, events, now, out)
+        if cmd.type == c.START_ATTEMPT and [ev.type for ev in events] == [e.COMMAND_REJECTED]:
+            refusal = refusal_record(self._control_topic, cmd)
+            if refusal is not None:
+                out.append(refusal)
 
     def _append(
         self, st: PartitionState, events: list[Envelope], now: float, out: list[Outgoing]

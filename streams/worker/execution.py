@@ -50,6 +50,9 @@ class Running:
     cancel_asked: asyncio.Event = field(default_factory=asyncio.Event)
     # True once the runner stopped the handler for a cancel (not for a timeout or shutdown).
     stopped: bool = False
+    # The `attempt.start` command this run began with, and whether the scheduler refused it.
+    start_id: str = ""
+    refused: bool = False
 
     def abort(self, reason: str) -> None:
         """Cancel the handler; the attempt is reported failed with `reason`."""
@@ -61,6 +64,11 @@ class Running:
         """The task was cancelled: stop the handler; the attempt is reported cancelled."""
         self.cancel_flag.set()
         self.cancel_asked.set()
+
+    def refuse(self) -> None:
+        """The scheduler refused this run's start: stop the handler and report nothing."""
+        self.refused = True
+        self.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +149,12 @@ class AttemptRunner:
         try:
             began = time.monotonic()
             result, problem = await self._invoke(spec, running)
-            if running.stopped:
+            if running.refused:
+                log.info(
+                    "start refused by the scheduler: handler stopped, nothing reported",
+                    extra={"task_id": d.task_id, "attempt": d.attempt},
+                )
+            elif running.stopped:
                 await self._reporter.cancelled(d)
                 self._metrics.duration.labels(d.type, "cancelled").observe(time.monotonic() - began)
                 log.info("attempt cancelled", extra={"task_id": d.task_id, "attempt": d.attempt})
