@@ -58,6 +58,10 @@ async def run(stack: dict[str, Any], n: int, lead: float, window: float) -> dict
         rows = await conn.fetch(
             "SELECT id, (SELECT payload->>'run_at' FROM task_events e WHERE e.task_id = t.id"
             "        AND e.type = 'task.submitted') AS run_at,"
+            " (SELECT occurred_at FROM task_events e WHERE e.task_id = t.id"
+            "        AND e.type = 'task.ready') AS ready,"
+            " (SELECT min(occurred_at) FROM task_events e WHERE e.task_id = t.id"
+            "        AND e.type = 'task.dispatched') AS dispatched,"
             " state->'attempts'->0->>'started_at' AS started"
             " FROM tasks t WHERE id = ANY($1::text[]) AND status = 'succeeded'",
             ids,
@@ -70,12 +74,28 @@ async def run(stack: dict[str, Any], n: int, lead: float, window: float) -> dict
         for r in rows
         if ahead[r["id"]] > 0  # accepted before its run_at: a fair measure of the timer
     ]
+    fair = [r for r in rows if ahead[r["id"]] > 0 and r["ready"] and r["dispatched"]]
+
+    def stage(since: str, until: str) -> dict[str, float]:
+        def at(r: Any, key: str) -> datetime:
+            value = r[key]
+            return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+        return percentiles([(at(r, until) - at(r, since)).total_seconds() * 1000 for r in fair])
+
     return {
         "tasks": n,
         "succeeded": len(rows),
         "submit_seconds": round(submit_seconds, 1),
         "window_seconds": window,
         "lateness_ms": percentiles(late),
+        # Where the lateness goes: the timer firing, waiting for dispatch capacity, and
+        # the dispatch record's way to a worker (started_at is the worker's own clock).
+        "stages_ms": {
+            "run_at_to_ready": stage("run_at", "ready"),
+            "ready_to_dispatched": stage("ready", "dispatched"),
+            "dispatched_to_started": stage("dispatched", "started"),
+        },
         "early": sum(1 for x in late if x < 0),
         "accepted_after_run_at": sum(1 for v in ahead.values() if v <= 0),
         "target": {"p99_ms": 100, "max_ms": 1000},

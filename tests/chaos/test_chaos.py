@@ -53,11 +53,13 @@ async def _finish_schedule(stack: dict[str, Any], client: httpx.AsyncClient, out
     """Let the schedule fire a few more seconds past the kill, delete it, read its fires."""
     sid = out.schedule_id
     assert out.schedule_kill_at is not None
+    deadline = time.monotonic() + 60
     while True:
         fires = await _fires(stack["postgres_dsn"], sid)
         last = max((datetime.fromisoformat(f["due_at"]) for f in fires), default=None)
         if last is not None and last.timestamp() > out.schedule_kill_at + 5:
             break
+        assert time.monotonic() < deadline, f"the schedule stopped firing; last due {last}"
         await asyncio.sleep(0.5)
     assert (await client.delete(f"/v1/schedules/{sid}")).status_code == 202
     for _ in range(120):
