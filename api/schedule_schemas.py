@@ -32,9 +32,10 @@ class CreateScheduleRequest(BaseModel):
     template: SubmitTaskRequest = Field(
         description="The task to submit, as `POST /v1/tasks` takes it (no run_at or delay)."
     )
-    misfire: Literal["skip", "fire_once"] = Field(
+    misfire: Literal["skip", "fire_once", "fire_all"] = Field(
         "skip",
-        description="Due times missed (downtime, pause): `skip` them, or `fire_once` for all.",
+        description="Due times missed (downtime, pause): `skip` them, `fire_once` for all, "
+        "or `fire_all`: each its own task (fewer than 1,000 missed; more: as `fire_once`).",
     )
     jitter_seconds: float = Field(
         0.0, ge=0, le=3600, description="Each task runs up to this long after its due time."

@@ -43,6 +43,25 @@ from taskstream.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 
+def refusal_record(topic: str, cmd: Envelope) -> Outgoing | None:
+    """The control record that tells a worker its `attempt.start` was refused, so it stops
+    the handler it began while the start was on its way (cancelled before the start, say).
+
+    It names the start command too: a worker may hold two copies of one dispatch.
+    """
+    worker, attempt = cmd.payload.get("worker"), cmd.payload.get("attempt")
+    if not isinstance(worker, str) or not isinstance(attempt, int):
+        return None  # not a worker's start: nobody to tell
+    record = {
+        "kind": "refused",
+        "task_id": cmd.task_id,
+        "attempt": attempt,
+        "worker": worker,
+        "start_id": cmd.event_id,
+    }
+    return (topic, cmd.task_id.encode(), encode_dict(record), None)
+
+
 class Scheduler:
     """Owns the state of the partitions assigned to this process."""
 
@@ -192,6 +211,10 @@ class Scheduler:
                 state, cmd, moment, policy=self.policy, draw=self.draw(), defaults=defaults
             )
         self._append(st, events, now, out)
+        if cmd.type == c.START_ATTEMPT and [ev.type for ev in events] == [e.COMMAND_REJECTED]:
+            refusal = refusal_record(self._control_topic, cmd)
+            if refusal is not None:
+                out.append(refusal)
 
     def _append(
         self, st: PartitionState, events: list[Envelope], now: float, out: list[Outgoing]
@@ -203,6 +226,11 @@ class Scheduler:
             running = new.current_attempt if new else None
             if event.type == e.TASK_CANCEL_REQUESTED and running is not None:
                 out.append(control_record(self._control_topic, event.task_id, running))
+            if event.type == e.TASK_DISPATCHED and new is not None:
+                # Every dispatch decision hands the task to its queue, whether it came
+                # from capacity or from the dispatch-timeout timer (a re-dispatch).
+                out.append(dispatch_record(self.settings, new, event))
+                DISPATCHED.labels(new.queue).inc()
 
     # Timers and dispatch ----------------------------------------------------------
     async def tick(self) -> None:
@@ -300,11 +328,8 @@ class Scheduler:
             tenant=task.tenant,
             payload={"dispatch_id": new_id()},
         )
-        events = decide(task, cmd, moment, policy=self.policy)
-        self._append(st, events, now, out)
-        for event in events:
-            out.append(dispatch_record(self.settings, st.tasks[task.id], event))
-            DISPATCHED.labels(queue).inc()
+        # `_append` sends the dispatch record of every `task.dispatched`.
+        self._append(st, decide(task, cmd, moment, policy=self.policy), now, out)
 
     async def _enqueue(self, out: list[Outgoing]) -> list[asyncio.Future[Any]]:
         if self.producer is None:

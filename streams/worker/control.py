@@ -1,7 +1,9 @@
 """The worker's side of the control topic: cancel requests for the attempts it runs.
 
 The scheduler writes one record per cancel request, naming the worker that runs the
-attempt (`{"kind": "cancel", "task_id", "attempt", "worker"}`). Each worker follows the
+attempt (`{"kind": "cancel", "task_id", "attempt", "worker"}`), and one per refused
+start (`{"kind": "refused", ..., "start_id"}`): the worker stops that handler and reports
+nothing, since the scheduler would refuse any report of it. Each worker follows the
 whole topic without a group, from the beginning, and acts on records that name it. A
 worker id is new at every process start, so an old record never matches a live worker,
 and no consumer has to find the topic's end (the embedded broker's ListOffsets(latest)
@@ -26,6 +28,7 @@ from taskstream.settings import Settings
 log = logging.getLogger(__name__)
 
 OnCancel = Callable[[str, int], None]
+OnRefused = Callable[[str], None]  # the refused start command's id
 
 # Cancels need not be instant: a longer long-poll than the dispatch consumers' keeps an
 # idle worker from asking the broker a hundred times a second.
@@ -49,14 +52,38 @@ def cancel_target(raw: bytes | None, worker_id: str) -> tuple[str, int] | None:
     return task_id, attempt
 
 
-class ControlFollower:
-    """Reads the control topic and hands this worker's cancels to `on_cancel`."""
+def refused_start(raw: bytes | None, worker_id: str) -> str | None:
+    """The start command id of a `refused` record meant for `worker_id`, else None.
 
-    def __init__(self, settings: Settings, worker_id: str, on_cancel: OnCancel) -> None:
+    The scheduler writes one when it rejects an `attempt.start` (the task was cancelled
+    or re-dispatched before the start arrived): the handler begun with it must stop.
+    """
+    try:
+        data = decode_dict(raw)
+    except DecodeError:
+        return None  # already logged by `cancel_target`
+    if data.get("kind") != "refused" or data.get("worker") != worker_id:
+        return None
+    start_id = data.get("start_id")
+    return start_id if isinstance(start_id, str) else None
+
+
+class ControlFollower:
+    """Reads the control topic and hands this worker's cancels to `on_cancel`, its refused
+    starts to `on_refused`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        worker_id: str,
+        on_cancel: OnCancel,
+        on_refused: OnRefused | None = None,
+    ) -> None:
         self._settings = settings
         self._topic = settings.topic("control")
         self._worker_id = worker_id
         self._on_cancel = on_cancel
+        self._on_refused = on_refused
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -94,3 +121,6 @@ class ControlFollower:
                     target = cancel_target(record.value, self._worker_id)
                     if target is not None:
                         self._on_cancel(*target)
+                    refused = refused_start(record.value, self._worker_id)
+                    if refused is not None and self._on_refused is not None:
+                        self._on_refused(refused)

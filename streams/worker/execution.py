@@ -52,6 +52,9 @@ class Running:
     # True once the runner stopped the handler for a cancel (not for a timeout or shutdown).
     stopped: bool = False
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The `attempt.start` command this run began with, and whether the scheduler refused it.
+    start_id: str = ""
+    refused: bool = False
 
     def abort(self, reason: str) -> None:
         """Cancel the handler; the attempt is reported failed with `reason`."""
@@ -63,6 +66,11 @@ class Running:
         """The task was cancelled: stop the handler; the attempt is reported cancelled."""
         self.cancel_flag.set()
         self.cancel_asked.set()
+
+    def refuse(self) -> None:
+        """The scheduler refused this run's start: stop the handler and report nothing."""
+        self.refused = True
+        self.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +151,12 @@ class AttemptRunner:
         try:
             began = time.monotonic()
             result, problem = await self._invoke(spec, running)
-            if running.stopped:
+            if running.refused:
+                log.info(
+                    "start refused by the scheduler: handler stopped, nothing reported",
+                    extra={"task_id": d.task_id, "attempt": d.attempt},
+                )
+            elif running.stopped:
                 await self._reporter.cancelled(d)
                 self._metrics.duration.labels(d.type, "cancelled").observe(time.monotonic() - began)
                 log.info("attempt cancelled", extra={"task_id": d.task_id, "attempt": d.attempt})

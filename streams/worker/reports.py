@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from streams.worker.dispatch import Dispatch
@@ -24,16 +25,29 @@ class Reporter:
         self._producer = producer
         self.worker_id = worker_id
 
-    async def _send(self, type_: str, d: Dispatch, payload: dict[str, Any]) -> asyncio.Future[Any]:
+    async def _send(
+        self, type_: str, d: Dispatch, payload: dict[str, Any], command_id: str | None = None
+    ) -> asyncio.Future[Any]:
         command = make_command(
-            type_, d.task_id, payload, tenant=d.tenant, correlation_id=d.correlation_id
+            type_,
+            d.task_id,
+            payload,
+            tenant=d.tenant,
+            correlation_id=d.correlation_id,
+            command_id=command_id,
         )
         return await self._producer.send(command)
 
-    async def start(self, d: Dispatch) -> asyncio.Future[Any]:
-        """Queue `attempt.start`; the future resolves when the broker has it."""
-        payload = {"attempt": d.attempt, "dispatch_id": d.dispatch_id, "worker": self.worker_id}
-        return await self._send(START_ATTEMPT, d, payload)
+    async def start(self, d: Dispatch, command_id: str | None = None) -> asyncio.Future[Any]:
+        """Queue `attempt.start` stamped with this moment (the handler starts right after);
+        the future resolves when the broker has it."""
+        payload = {
+            "attempt": d.attempt,
+            "dispatch_id": d.dispatch_id,
+            "worker": self.worker_id,
+            "started_at": datetime.now(UTC).isoformat(),
+        }
+        return await self._send(START_ATTEMPT, d, payload, command_id)
 
     async def heartbeat(self, d: Dispatch) -> None:
         """Queue `attempt.heartbeat` (not awaited: the next one follows anyway)."""

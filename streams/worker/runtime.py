@@ -36,7 +36,7 @@ from streams.worker.metrics import WorkerMetrics
 from streams.worker.reports import Reporter
 from streams.worker.slots import Slots
 from taskstream.domain.errors import DecodeError
-from taskstream.producer import CommandProducer
+from taskstream.producer import CommandProducer, new_id
 from taskstream.registry import Registry
 from taskstream.settings import Settings
 from taskstream.topics import ensure_topics
@@ -130,7 +130,7 @@ class Worker:
         self._heartbeat.start()
         self._consumers = [QueueConsumer(s, q, self._slots, self._take) for q in self._queues]
         # Following before the first attempt starts, so no cancel for one can be missed.
-        self._control = ControlFollower(s, self.identity.worker_id, self.cancel)
+        self._control = ControlFollower(s, self.identity.worker_id, self.cancel, self.refused)
         try:
             await self._control.start()
             for consumer in self._consumers:
@@ -177,6 +177,17 @@ class Worker:
                 log.info("cancelling attempt", extra={"task_id": task_id, "attempt": attempt})
                 running.cancel()
 
+    def refused(self, start_id: str) -> None:
+        """The scheduler refused the start `start_id`: stop that run, report nothing."""
+        for running in self._running:
+            if running.start_id == start_id:
+                d = running.dispatch
+                log.info(
+                    "stopping a run whose start was refused",
+                    extra={"task_id": d.task_id, "attempt": d.attempt},
+                )
+                running.refuse()
+
     def _fatal(self, exc: BaseException) -> None:
         log.error("worker cannot go on, stopping", extra={"error": repr(exc)}, exc_info=exc)
         self.exit_code = 1
@@ -196,11 +207,11 @@ class Worker:
                 return
             # The handler starts while the start report is on its way (the producer keeps
             # one task's reports in order); the offset commits once the broker has it.
-            acked = await self._reporter.start(dispatch)
+            running = Running(dispatch, start_id=new_id())
+            acked = await self._reporter.start(dispatch, running.start_id)
             acked.add_done_callback(lambda f: self._start_written(f, qc, tp, record.offset))
             known = dispatch.type in self._registry
             self.metrics.started.labels(dispatch.type if known else "unregistered").inc()
-            running = Running(dispatch)
             self._running.add(running)
             try:
                 await self.runner.run(running)

@@ -42,7 +42,7 @@ def create(
         list[str] | None, typer.Option("--label", "-l", help="KEY=VALUE label (repeatable).")
     ] = None,
     misfire: Annotated[
-        str, typer.Option(help="After downtime or a pause: `skip` or `fire_once`.")
+        str, typer.Option(help="After downtime or a pause: `skip`, `fire_once` or `fire_all`.")
     ] = "skip",
     jitter: Annotated[float, typer.Option(min=0, help="Run each task up to this many s late.")] = 0,
     paused: Annotated[bool, typer.Option("--paused", help="Create it paused.")] = False,
@@ -54,11 +54,11 @@ def create(
 
     Example: taskstream schedules create '0 9 * * 1-5' reports.daily --misfire fire_once
     """
-    choice: Literal["skip", "fire_once"] | None = (
-        misfire if misfire in ("skip", "fire_once") else None  # type: ignore[assignment]
+    choice: Literal["skip", "fire_once", "fire_all"] | None = (
+        misfire if misfire in ("skip", "fire_once", "fire_all") else None  # type: ignore[assignment]
     )
     if choice is None:
-        raise typer.BadParameter("--misfire wants skip or fire_once")
+        raise typer.BadParameter("--misfire wants skip, fire_once or fire_all")
     template: dict[str, Any] = {
         "type": task_type,
         "payload": parse_payload(payload),

@@ -68,6 +68,11 @@ class StartAttempt(_Payload):
     attempt: int = Field(ge=1)
     dispatch_id: str
     worker: str = Field(min_length=1, max_length=200)
+    started_at: AwareDatetime | None = Field(
+        None,
+        description="When the handler started, by the worker's clock; the scheduler keeps "
+        "it within [dispatch time, decision time], so a skewed clock cannot move it out.",
+    )
 
 
 class HeartbeatAttempt(_Payload):

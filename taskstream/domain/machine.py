@@ -22,7 +22,7 @@ from taskstream.domain.envelope import Envelope, event_id_for
 from taskstream.domain.evolve import evolve, fold
 from taskstream.domain.state import Status, TaskState
 
-__all__ = ["RetryPolicy", "decide", "evolve", "fold", "reject"]
+__all__ = ["RetryPolicy", "decide", "evolve", "fold", "reject", "start_time"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,17 @@ def _retry_or_dead(
         ]
     reason = "non-retryable error" if not retryable else "attempts exhausted"
     return [next_event(state, cmd, e.TASK_DEAD_LETTERED, {**failure, "reason": reason}, now)]
+
+
+def start_time(reported: datetime | None, dispatched_at: datetime, now: datetime) -> datetime:
+    """When an attempt started: the worker's own time, clamped to [dispatch, decision].
+
+    The worker's clock is an input like any other; the clamp keeps a skewed clock from
+    placing a start before its dispatch or after the scheduler heard of it.
+    """
+    if reported is None:
+        return now
+    return min(max(reported, dispatched_at), now)
 
 
 def decide(
@@ -128,7 +139,12 @@ def decide(
             return reject(state, cmd, f"task is {state.status.value}, not dispatched", now)
         if d.dispatch_id != body.dispatch_id or d.attempt != body.attempt:
             return reject(state, cmd, "stale dispatch", now)
-        payload = {"attempt": body.attempt, "worker": body.worker, "started_at": now.isoformat()}
+        started = start_time(body.started_at, d.dispatched_at, now)
+        payload = {
+            "attempt": body.attempt,
+            "worker": body.worker,
+            "started_at": started.isoformat(),
+        }
         return [next_event(state, cmd, e.ATTEMPT_STARTED, payload, now)]
 
     if isinstance(body, c.HeartbeatAttempt):

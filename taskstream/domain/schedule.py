@@ -10,7 +10,9 @@ Misfires: a due time more than `grace` before `now` (the scheduler was down, or 
 schedule was paused) is missed. `fire_once` fires one catch-up for the first missed
 due time, with `missed` counting the others; `skip` records one `schedule.skipped`
 with the count and fires nothing. Either way the next due time is the first after
-`now`. Resuming keeps the pending due time, so what a pause missed follows the policy.
+`now`. `fire_all` fires every missed due time, each with its own task, oldest first
+(fewer than `MISSED_LIMIT` of them; more are handled as `fire_once`). Resuming keeps
+the pending due time, so what a pause missed follows the policy.
 """
 
 from __future__ import annotations
@@ -109,6 +111,10 @@ def fire(
         tenant=state.tenant,
     )
     late = now - due > grace
+    if late and state.misfire == "fire_all":
+        # Each missed due time fires on its own, oldest first, as if on time, unless so
+        # many were missed that walking them would flood the log: then as `fire_once`.
+        late = missed(state.cron, state.timezone, due, now, limit=MISSED_LIMIT) >= MISSED_LIMIT
     # On time, the next due time follows this one (it may be due already, and fires on
     # the next tick); late, every due time up to `now` is covered by this decision.
     following = next_fire(state.cron, state.timezone, now if late else due)

@@ -53,7 +53,7 @@ SCHEDULE_COMMANDS: Final = frozenset(
     {CREATE_SCHEDULE, PAUSE_SCHEDULE, RESUME_SCHEDULE, DELETE_SCHEDULE}
 )
 
-Misfire = Literal["skip", "fire_once"]
+Misfire = Literal["skip", "fire_once", "fire_all"]
 
 
 def is_schedule(aggregate_id: str) -> bool:

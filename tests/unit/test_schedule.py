@@ -117,6 +117,29 @@ def test_pause_stops_fires_and_resume_follows_misfire_policy() -> None:
             assert ev.payload["due_at"] == (T0 + timedelta(seconds=1)).isoformat()
 
 
+def test_fire_all_fires_every_missed_due_time_once_oldest_first() -> None:
+    state, _ = created(misfire="fire_all")
+    later = T0 + timedelta(seconds=30, milliseconds=400)
+    fired = []
+    while events := fire(state, later, 0.5):
+        (ev,) = events
+        assert ev.type == s.SCHEDULE_FIRED and ev.payload["missed"] == 0
+        fired.append(datetime.fromisoformat(ev.payload["due_at"]))
+        new = fold(events, state)
+        assert new is not None
+        state = new
+    assert fired == [T0 + timedelta(seconds=i) for i in range(1, 31)]
+    assert state.next_due_at == T0 + timedelta(seconds=31)
+
+
+def test_fire_all_after_a_thousand_misses_catches_up_once() -> None:
+    state, _ = created(misfire="fire_all")
+    later = T0 + timedelta(seconds=5000)
+    (ev,) = fire(state, later, 0.5)
+    assert ev.type == s.SCHEDULE_FIRED and ev.payload["missed"] == 999
+    assert ev.payload["next_due_at"] == (later + timedelta(seconds=1)).isoformat()
+
+
 def test_delete_is_final_and_duplicates_are_ignored() -> None:
     state, _ = created()
     deleted = fold(decide(state, cmd(s.DELETE_SCHEDULE, cid="d"), T0), state)
@@ -143,7 +166,7 @@ def test_task_ids_and_task_commands_are_refused() -> None:
         st.tuples(st.integers(0, 4000), st.sampled_from(["tick", "pause", "resume"])),
         max_size=40,
     ),
-    st.sampled_from(["skip", "fire_once"]),
+    st.sampled_from(["skip", "fire_once", "fire_all"]),
     st.floats(0, 10),
 )
 def test_any_run_fires_each_due_time_at_most_once_and_replays(
