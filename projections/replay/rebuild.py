@@ -137,6 +137,12 @@ class Replayer:
             for s in self.streams
         }
 
+    def head_targets(self) -> dict[str, dict[int, int]]:
+        """Every record the readers' high watermarks cover (no live projector to follow)."""
+        return {
+            s.name: {p: hw - 1 for p, hw in s.reader.highwaters().items()} for s in self.streams
+        }
+
     def behind(self, targets: dict[str, dict[int, int]]) -> int:
         """Records the shadow still lacks to reach `targets`."""
         return sum(sc.remaining(targets[s.name], s.done) for s in self.streams)
