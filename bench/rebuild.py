@@ -17,8 +17,6 @@ import time
 import uuid
 from typing import Any
 
-import asyncpg
-
 from bench.common import run_and_report
 from projections.replay import schema as sc
 from projections.replay.rebuild import Replayer

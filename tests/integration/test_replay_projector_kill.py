@@ -104,7 +104,8 @@ async def test_projector_killed_mid_batch_resumes_without_loss_or_duplicates(
     try:
         await eventually(lambda: covered(conn), timeout=120, every=0.05)
         # Kill while one of its batch transactions is open: mid-batch, not between batches.
-        for _ in range(2000):
+        open_tx = 0
+        for _ in range(5000):
             open_tx = await conn.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                 " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
@@ -115,6 +116,7 @@ async def test_projector_killed_mid_batch_resumes_without_loss_or_duplicates(
             await asyncio.sleep(0.005)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        assert open_tx, "no batch transaction was seen open"
         killed_at = await covered(conn)
         assert 0 < killed_at < len(events), "the kill must land mid-stream"
 
