@@ -62,6 +62,12 @@ class PartitionReader:
                 self._consumer.seek(tp, self.next[p])
         return self.highwaters()
 
+    def seek(self, offsets: Mapping[int, int]) -> None:
+        """Read each partition of `offsets` from that offset next."""
+        for p, offset in offsets.items():
+            self.next[p] = offset
+            self._consumer.seek(self._tps[p], offset)
+
     def done(self, targets: Mapping[int, int]) -> bool:
         """True once every partition has been read up to its target offset (inclusive)."""
         return all(self.next[p] > targets.get(p, -1) for p in self._tps)

@@ -90,3 +90,11 @@ def test_targets_resolve_or_say_they_are_not_in_this_build() -> None:
             assert "not available in this build" in str(exc)
         else:
             assert callable(fn)
+
+
+def test_projection_lag_is_the_first_checkpoint_sample_covering_the_record() -> None:
+    from bench.lag import lags_ms
+
+    samples = {0: [(10.0, 4), (10.5, 9)], 1: [(11.0, 0)]}
+    records = [(0, 3, 9_900), (0, 5, 10_000), (0, 10, 10_400), (1, 0, 10_990), (2, 0, 1)]
+    assert lags_ms(records, samples) == [100.0, 500.0, 10.0]
