@@ -73,7 +73,7 @@ async def _raw_copy(dsn: str, live: str, source: str) -> tuple[float, dict[str, 
         await sc.drop_schema(dsn, target)
 
 
-async def run(stack: dict[str, Any], n_events: int, batch: int) -> dict[str, Any]:
+async def run(stack: dict[str, Any], n_events: int, batch: int, workers: int) -> dict[str, Any]:
     """Produce, rebuild, copy; returns the figures."""
     from projections.replay.config import ReplaySettings
 
@@ -88,12 +88,12 @@ async def run(stack: dict[str, Any], n_events: int, batch: int) -> dict[str, Any
     produce_s = time.perf_counter() - t0
     replayer = Replayer(
         settings, f"bench_rebuild_{uuid.uuid4().hex[:8]}",
-        replay=ReplaySettings(replay_batch_size=batch),
+        replay=ReplaySettings(replay_batch_size=batch, replay_workers=workers),
     )  # fmt: skip
     try:
         started = time.perf_counter()
         await replayer.open()
-        await replayer.catch_up(replayer.shadow, replayer.head_targets())
+        await replayer.bulk(replayer.head_targets())
         rebuild_s = time.perf_counter() - started
         report = replayer.report()
         copy_s, counts = await _raw_copy(
@@ -104,8 +104,9 @@ async def run(stack: dict[str, Any], n_events: int, batch: int) -> dict[str, Any
         await sc.drop_schema(settings.postgres_dsn, replayer.schema)
     return {
         "events": produced,
-        "events_rebuilt": report.events,
+        "records_rebuilt": report.events,
         "batch_size": batch,
+        "workers": workers,
         "produce_events_per_s": round(produced / produce_s),
         "rebuild_seconds": round(rebuild_s, 2),
         "rebuild_events_per_s": round(report.events / rebuild_s),
@@ -122,10 +123,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2, help="replay processes")
     parser.add_argument("--stack-json", help="use a running stack instead of starting one")
     args = parser.parse_args()
     run_and_report(
-        "rebuild", lambda stack: run(stack, args.events, args.batch), stack_json=args.stack_json
+        "rebuild",
+        lambda stack: run(stack, args.events, args.batch, args.workers),
+        stack_json=args.stack_json,
     )
 
 

@@ -20,6 +20,13 @@ class ReplaySettings(BaseSettings):
         description="A rebuild switches over once it is this few records behind the live "
         "projector; the rest is applied while the projector waits.",
     )
+    replay_workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Processes a rebuild replays with, each over its own partitions "
+        "(about one per core Postgres leaves free).",
+    )
     replay_state_cache: int = Field(
         200_000, ge=0, description="Task states a rebuild keeps in memory between batches."
     )

@@ -104,16 +104,22 @@ class Replayer:
         self.streams: list[Stream] = []
         self.started = time.monotonic()
 
-    async def open(self) -> None:
-        """Connect, create and migrate the shadow schema, open one reader per topic."""
+    async def open(self, *, create: bool = True, partitions: set[int] | None = None) -> None:
+        """Connect, create and migrate the shadow schema (unless it exists: `create` false),
+        and open one reader per topic (over `partitions` only, when given)."""
         self.live = await asyncpg.create_pool(self.settings.postgres_dsn, min_size=1, max_size=2)
         self.live_schema = await sc.live_schema(self.live)
-        self.shadow = await sc.create_shadow(
-            self.settings.postgres_dsn, self.schema, self.live_schema
+        dsn = self.settings.postgres_dsn
+        self.shadow = await (
+            sc.create_shadow(dsn, self.schema, self.live_schema)
+            if create
+            else sc.shadow_pool(dsn, self.schema, self.live_schema)
         )
         for name, projection in (("events", self.tasks_projection), ("logs", LOGS_PROJECTION)):
             topic = self.settings.topic(name)
             parts = await topic_partitions(self.settings, topic)
+            if partitions is not None:
+                parts = [p for p in parts if p in partitions]
             reader = PartitionReader(self.settings, topic, dict.fromkeys(parts, 0))
             await reader.start()
             await reader.learn_highwaters()
@@ -146,6 +152,21 @@ class Replayer:
     def behind(self, targets: dict[str, dict[int, int]]) -> int:
         """Records the shadow still lacks to reach `targets`."""
         return sum(sc.remaining(targets[s.name], s.done) for s in self.streams)
+
+    async def bulk(self, targets: dict[str, dict[int, int]]) -> None:
+        """Replay up to `targets`, split over `replay_workers` processes by partition (the
+        tasks of one partition never touch another's); then resume from what they wrote."""
+        workers = min(self.replay.replay_workers, max(len(s.done) for s in self.streams) or 1)
+        if workers <= 1:
+            await self.catch_up(self.shadow, targets)
+            return
+        from projections.replay.workers import run_workers
+
+        await run_workers(self, targets, workers)
+        assert self.shadow is not None
+        for s in self.streams:
+            s.done.update(await sc.read_checkpoints(self.shadow, self.schema, s.projection))
+            s.reader.seek({p: o + 1 for p, o in s.done.items()})
 
     async def follow(self) -> None:
         """Replay until the shadow is within `replay_switch_gap` records of the live cut."""
@@ -215,12 +236,13 @@ class Replayer:
             await apply_lines(conn, s.projection, items, ckpts)
 
     def report(self) -> RebuildReport:
-        """What was replayed so far."""
-        by = {s.name: s for s in self.streams}
+        """What was replayed so far (records covered by the shadow's checkpoints, so the
+        workers' share counts too)."""
+        covered = {s.name: sum(o + 1 for o in s.done.values()) for s in self.streams}
         return RebuildReport(
             schema=self.schema,
-            events=by["events"].applied if "events" in by else 0,
-            lines=by["logs"].applied if "logs" in by else 0,
+            events=covered.get("events", 0),
+            lines=covered.get("logs", 0),
             undecodable=sum(s.undecodable for s in self.streams),
             fold_errors=self.applier.fold_errors,
             seconds=time.monotonic() - self.started,
@@ -280,6 +302,7 @@ async def rebuild_postgres(
     r = Replayer(settings, schema or f"replay_{stamp()}", replay=replay, progress=progress)
     try:
         await r.open()
+        await r.bulk(await r.live_targets())
         await r.follow()
         return await switch_over(r, keep_old=keep_old)
     except BaseException:

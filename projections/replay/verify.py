@@ -171,6 +171,7 @@ async def verify(
     report = VerifyReport()
     try:
         await r.open()
+        await r.bulk(await r.live_targets())
         await r.follow()
         assert r.live is not None and r.shadow is not None
         async with (

@@ -98,3 +98,10 @@ def test_projection_lag_is_the_first_checkpoint_sample_covering_the_record() -> 
     samples = {0: [(10.0, 4), (10.5, 9)], 1: [(11.0, 0)]}
     records = [(0, 3, 9_900), (0, 5, 10_000), (0, 10, 10_400), (1, 0, 10_990), (2, 0, 1)]
     assert lags_ms(records, samples) == [100.0, 500.0, 10.0]
+
+
+def test_partitions_are_dealt_round_robin_to_workers() -> None:
+    from projections.replay.workers import split
+
+    assert split([0, 1, 2, 3, 4], 2) == [[0, 2, 4], [1, 3]]
+    assert split([0, 1], 4) == [[0], [1]]
