@@ -157,7 +157,8 @@ class Replayer:
         """Replay up to `targets`, split over `replay_workers` processes by partition (the
         tasks of one partition never touch another's); then resume from what they wrote."""
         workers = min(self.replay.replay_workers, max(len(s.done) for s in self.streams) or 1)
-        if workers <= 1:
+        # Starting a process costs seconds: small replays stay in this one.
+        if workers <= 1 or self.behind(targets) < 5 * self.replay.replay_batch_size:
             await self.catch_up(self.shadow, targets)
             return
         from projections.replay.workers import run_workers
