@@ -21,6 +21,7 @@ import pytest
 
 from projections.fold import fold_batch
 from projections.read import ReadModel
+from projections.replay.config import ReplaySettings
 from projections.replay.verify import verify
 from projections.synthetic import stream
 from taskstream.codec import encode
@@ -135,7 +136,9 @@ async def test_projector_killed_mid_batch_resumes_without_loss_or_duplicates(
         assert await conn.fetchval("SELECT count(*) FROM tasks") == len(final)
         for tid, state in list(final.items())[:300]:
             assert await rm.get_task(state.tenant, tid) == state.as_dict()
-        result = await verify(settings)
+        # Small batches: the shadow is built by two worker processes (the parallel path).
+        replay = ReplaySettings(replay_batch_size=1000, replay_workers=2)
+        result = await verify(settings, replay=replay)
         assert result.differences == 0, [d.describe() for t in result.tables for d in t.shown]
     finally:
         if proc.poll() is None:
