@@ -70,7 +70,7 @@ def rebuild(
     target: Annotated[TargetName, typer.Argument(help="The read model to rebuild.")],
     keep_old: Annotated[
         bool,
-        typer.Option(help="Keep the replaced tables in a schema named <live>_old_<time>."),
+        typer.Option(help="Keep the replaced tables, in schema `public_old_YYYYMMDDHHMMSS`."),
     ] = False,
     quiet: Quiet = False,
     data_dir: DataDir = None,
