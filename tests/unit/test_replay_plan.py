@@ -105,3 +105,13 @@ def test_partitions_are_dealt_round_robin_to_workers() -> None:
 
     assert split([0, 1, 2, 3, 4], 2) == [[0, 2, 4], [1, 3]]
     assert split([0, 1], 4) == [[0], [1]]
+
+
+def test_staged_task_rows_are_upserted_with_the_projectors_version_guard() -> None:
+    from projections.postgres import _UPSERT_TASKS
+    from projections.replay.apply import _FROM_STAGE, TASK_COLUMNS
+
+    assert "FROM replay_stage_tasks" in _FROM_STAGE
+    assert _FROM_STAGE.split("ON CONFLICT")[1] == _UPSERT_TASKS.split("ON CONFLICT")[1]
+    assert _FROM_STAGE.strip().endswith("WHERE tasks.version < EXCLUDED.version")
+    assert all(f'"{c}"' in _FROM_STAGE for c in TASK_COLUMNS)
