@@ -16,6 +16,7 @@ from datetime import datetime
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from projections.locks import share_batch_lock
 from projections.postgres import encode_rows
 from taskstream.domain.errors import DecodeError
 
@@ -131,6 +132,7 @@ async def _apply(
     started = time.perf_counter()
     inserted = 0
     async with pool.acquire() as conn, conn.transaction():
+        await share_batch_lock(conn)  # a rebuild's switch-over runs between batches
         if batch:
             status = await conn.execute(_INSERT, line_rows(batch, no_nul=no_nul))
             inserted = int(status.rsplit(" ", 1)[-1])

@@ -23,6 +23,7 @@ import orjson
 
 from projections.attempts import attempt_changes, write_attempts
 from projections.fold import FoldResult, affected_task_ids, fold_batch, fold_extras, state_from_dict
+from projections.locks import share_batch_lock
 from projections.queue_models import QueueEffects, apply_queue_models
 from projections.queue_settings import apply_queues, split_queues
 from projections.schedules import apply_schedules, split
@@ -223,6 +224,7 @@ async def _apply(
     events, queue_events = split_queues(events)
     event_rows = _event_rows(batch, no_nul=no_nul)
     async with pool.acquire() as conn, conn.transaction():
+        await share_batch_lock(conn)  # a rebuild's switch-over runs between batches
         insert = asyncio.ensure_future(conn.execute(_INSERT_EVENTS, event_rows))
         try:
             stored = await load_states(pool, affected_task_ids(events))

@@ -12,6 +12,7 @@ SETTINGS_CLASSES = (
     ("Embedded stack (`taskstream dev`)", "taskstream.stack.config", "StackSettings"),
     ("Worker", "streams.worker.config", "WorkerSettings"),
     ("Projector", "projections.config", "ProjectorSettings"),
+    ("Replay (`taskstream replay`, `log`)", "projections.replay.config", "ReplaySettings"),
 )
 
 

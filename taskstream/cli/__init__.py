@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from taskstream.cli import audit, dev, dlq, history, queues, schedules, services, tasks
+from taskstream.cli import (
+    audit,
+    dev,
+    dlq,
+    history,
+    logio,
+    queues,
+    replay,
+    schedules,
+    services,
+    tasks,
+)
 
 app = typer.Typer(
     name="taskstream",
@@ -23,6 +34,8 @@ app.add_typer(dlq.app, name="dlq", rich_help_panel="Tasks")
 app.command(rich_help_panel="Operations")(audit.audit)
 app.add_typer(schedules.app, name="schedules", rich_help_panel="Tasks")
 app.add_typer(queues.app, name="queues", rich_help_panel="Tasks")
+app.add_typer(replay.app, name="replay", rich_help_panel="Operations")
+app.add_typer(logio.app, name="log", rich_help_panel="Operations")
 services.register(app)
 
 

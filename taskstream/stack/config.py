@@ -29,6 +29,11 @@ class StackSettings(BaseSettings):
     # A development database: losing the last transactions in a machine crash costs nothing
     # (the log is the source of truth), and skipping fsync makes tests several times faster.
     embedded_postgres_fsync: bool = Field(False, description="Durable writes in embedded PG.")
+    embedded_restore_log: bool = Field(
+        True,
+        description="On start, write the Postgres archive (events, log lines) back to the "
+        "empty embedded broker, so a restarted stack keeps every task.",
+    )
     stack_start_timeout: float = Field(
         90.0, gt=0, description="Seconds a child gets to be healthy."
     )
@@ -66,6 +71,7 @@ class StackOptions:
     worker_tasks: tuple[str, ...] = ()
     postgres_fsync: bool = False
     start_timeout: float = 90.0
+    restore_log: bool = True
 
     @classmethod
     def from_settings(
@@ -85,6 +91,7 @@ class StackOptions:
             "worker_tasks": split_csv(stack.worker_tasks),
             "postgres_fsync": stack.embedded_postgres_fsync,
             "start_timeout": stack.stack_start_timeout,
+            "restore_log": stack.embedded_restore_log,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["data_dir"] = Path(str(values["data_dir"])).expanduser().resolve()

@@ -15,6 +15,7 @@ from taskstream.stack import health, infra, postgres
 from taskstream.stack.config import StackOptions
 from taskstream.stack.ports import LOOPBACK, free_port, port_is_free
 from taskstream.stack.process import ChildFailed, ChildSpec, SupervisedProcess
+from taskstream.stack.restore import restore_from_archive
 from taskstream.stack.services import Endpoints, service_env, service_spec
 from taskstream.stack.state import (
     SupervisorLock,
@@ -135,6 +136,9 @@ class Supervisor:
         await self._ensure_topics()
         if opts.embedded_postgres:
             await postgres.ensure_database(self.children["postgres"].spec.port or 0)
+        if opts.embedded_kafka and opts.restore_log:
+            # The embedded broker starts empty: put the archived log back before any service.
+            await restore_from_archive(self._service_settings(), pg_dsn)
         env = service_env(opts, self._endpoints, self._api_key)
         procs = [
             self._adopt(service_spec(name, opts, env, self._endpoints)) for name in opts.services
@@ -226,13 +230,16 @@ class Supervisor:
             return wanted
         return free_port(preferred=self.options.settings.api_port)
 
+    def _service_settings(self) -> Any:
+        assert self._endpoints is not None
+        return self.options.settings.model_copy(
+            update={"kafka_bootstrap": self._endpoints.kafka_bootstrap}
+        )
+
     async def _ensure_topics(self) -> None:
         from taskstream.topics import base_topic_names, ensure_topics
 
-        assert self._endpoints is not None
-        settings = self.options.settings.model_copy(
-            update={"kafka_bootstrap": self._endpoints.kafka_bootstrap}
-        )
+        settings = self._service_settings()
         await ensure_topics(settings, base_topic_names(settings))
 
     # Running.

@@ -1,0 +1,137 @@
+"""Rebuild benchmark: N events on the broker replayed into a fresh Postgres model.
+
+Produces a synthetic stream (the real `decide`/`evolve`, ~5.7 events per task) onto
+fresh topics, then times `replay`'s rebuild path from offset 0 to the head into a new
+schema (read, decode, fold, COPY; what `taskstream replay rebuild postgres` runs before
+its switch-over). Beside it, in the same run: the raw COPY rate of the very rows the
+rebuild wrote (task_events, tasks, task_attempts) into the same tables of another fresh
+schema, so the rebuild's rate reads against what Postgres alone allows here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import time
+import uuid
+from typing import Any
+
+from bench.common import run_and_report
+from projections.replay import schema as sc
+from projections.replay.rebuild import Replayer
+from projections.synthetic import stream
+from taskstream.codec import encode
+from taskstream.producer import build_producer
+from taskstream.settings import Settings
+from taskstream.topics import base_topic_names, ensure_topics
+
+COPIED = ("task_events", "tasks", "task_attempts")
+
+
+async def _produce(settings: Settings, n_events: int) -> int:
+    events = stream(max(1, n_events * 10 // 57), seed=11)[:n_events]
+    producer = build_producer(settings, linger_ms=50, max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        topic = settings.topic("events")
+        pending = []
+        for ev in events:
+            pending.append(await producer.send(topic, encode(ev), key=ev.task_id.encode()))
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return len(events)
+
+
+async def _raw_copy(dsn: str, live: str, source: str) -> tuple[float, dict[str, int]]:
+    """Seconds to COPY the rebuilt rows into a fresh schema's tables, and the row counts."""
+    target = f"bench_copy_{uuid.uuid4().hex[:8]}"
+    pool = await sc.create_shadow(dsn, target, live)
+    try:
+        buffers: dict[str, bytes] = {}
+        counts: dict[str, int] = {}
+        async with pool.acquire() as conn:
+            for table in COPIED:
+                buf = io.BytesIO()
+                await conn.copy_from_table(table, schema_name=source, output=buf, format="binary")
+                buffers[table] = buf.getvalue()
+                counts[table] = await conn.fetchval(f"SELECT count(*) FROM {source}.{table}")
+            started = time.perf_counter()
+            async with conn.transaction():
+                for table in COPIED:
+                    await conn.copy_to_table(
+                        table, schema_name=target, source=io.BytesIO(buffers[table]),
+                        format="binary",
+                    )  # fmt: skip
+            return time.perf_counter() - started, counts
+    finally:
+        await pool.close()
+        await sc.drop_schema(dsn, target)
+
+
+async def run(stack: dict[str, Any], n_events: int, batch: int, workers: int) -> dict[str, Any]:
+    """Produce, rebuild, copy; returns the figures."""
+    from projections.replay.config import ReplaySettings
+
+    settings = Settings(
+        kafka_bootstrap=stack["kafka_bootstrap"],
+        postgres_dsn=stack["postgres_dsn"],
+        topic_prefix=f"benchrebuild{uuid.uuid4().hex[:6]}",
+    )
+    await ensure_topics(settings, base_topic_names(settings))
+    t0 = time.perf_counter()
+    produced = await _produce(settings, n_events)
+    produce_s = time.perf_counter() - t0
+    replayer = Replayer(
+        settings, f"bench_rebuild_{uuid.uuid4().hex[:8]}",
+        replay=ReplaySettings(replay_batch_size=batch, replay_workers=workers),
+    )  # fmt: skip
+    try:
+        started = time.perf_counter()
+        await replayer.open()
+        await replayer.bulk(replayer.head_targets())
+        rebuild_s = time.perf_counter() - started
+        report = replayer.report()
+        copy_s, counts = await _raw_copy(
+            settings.postgres_dsn, replayer.live_schema, replayer.schema
+        )
+    finally:
+        await replayer.close()
+        await sc.drop_schema(settings.postgres_dsn, replayer.schema)
+    return {
+        "events": produced,
+        "records_rebuilt": report.events,
+        "batch_size": batch,
+        "workers": workers,
+        "produce_events_per_s": round(produced / produce_s),
+        "rebuild_seconds": round(rebuild_s, 2),
+        "rebuild_events_per_s": round(report.events / rebuild_s),
+        "raw_copy_rows": counts,
+        "raw_copy_seconds": round(copy_s, 2),
+        "raw_copy_events_per_s": round(report.events / copy_s),
+        "target_events_per_s": 50_000,
+        "note": "2 shared cores; the broker, Postgres and the rebuild share them",
+    }
+
+
+def main() -> None:
+    """Entry point: `python -m bench.rebuild`."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2, help="replay processes")
+    parser.add_argument("--stack-json", help="use a running stack instead of starting one")
+    args = parser.parse_args()
+    run_and_report(
+        "rebuild",
+        lambda stack: run(stack, args.events, args.batch, args.workers),
+        stack_json=args.stack_json,
+    )
+
+
+if __name__ == "__main__":
+    main()

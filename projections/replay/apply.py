@@ -1,0 +1,228 @@
+"""Applying a replayed batch to a fresh model, fast: COPY for the rows, the projector's fold.
+
+The archive and the log lines are appended with COPY (binary); folded task rows are
+COPYed into a temporary staging table and upserted from it with the projector's own
+version guard; attempts, search rows, schedules, queue settings, queue statistics and
+checkpoints go through the projector's own functions. The fold is `fold_batch`,
+exactly what the projector runs, over stored states kept in memory between batches
+(the rebuild is the only writer of its model). A batch the fast path cannot take (a
+duplicate event id or log line, a U+0000 character) is applied again through the
+projector's statements, which skip duplicates and store U+0000 as U+FFFD, as the live
+projector does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+
+from projections.attempts import attempt_changes, write_attempts
+from projections.fold import affected_task_ids, fold_batch, fold_extras
+from projections.logs import PositionedLine, line_rows
+from projections.postgres import (
+    _INSERT_EVENTS,
+    _SAVE_CHECKPOINTS,
+    _UPSERT_TASKS,
+    Positioned,
+    _event_rows,
+    _task_rows,
+    encode_rows,
+    load_states,
+)
+from projections.queue_models import apply_queue_models
+from projections.queue_settings import apply_queues, split_queues
+from projections.schedules import apply_schedules, split
+from projections.search.pg_index import DEFAULT_MAX_CHARS, search_rows, write_search
+from taskstream.domain.state import TaskState
+
+EVENT_COLUMNS = (
+    "event_id", "task_id", "version", "type", "tenant", "occurred_at", "causation_id",
+    "correlation_id", "payload", "schema_version", "partition", "offset",
+)  # fmt: skip
+TASK_COLUMNS = (
+    "id", "tenant", "queue", "type", "status", "priority", "version", "created_at",
+    "updated_at", "run_at", "attempts", "state", "fold",
+)  # fmt: skip
+LINE_COLUMNS = (
+    "task_id", "attempt", "seq", "at", "level", "message", "tenant", "partition", "offset",
+)  # fmt: skip
+
+_STAGE = "CREATE TEMP TABLE IF NOT EXISTS replay_stage_tasks (LIKE tasks) ON COMMIT DELETE ROWS"
+_FROM_STAGE = (
+    _UPSERT_TASKS.split("SELECT", 1)[0]
+    + ("SELECT " + ", ".join(f'"{c}"' for c in TASK_COLUMNS) + " FROM replay_stage_tasks\n")
+    + "ON CONFLICT"
+    + _UPSERT_TASKS.split("ON CONFLICT", 1)[1]
+)
+
+_LINE_INSERT = """
+INSERT INTO task_logs (task_id, attempt, seq, at, level, message, tenant, partition, "offset")
+SELECT r.task_id, r.attempt, r.seq, r.at, r.level, r.message, r.tenant, r.partition, r."offset"
+FROM json_to_recordset($1::json) AS r(
+    task_id text, attempt int, seq int, at timestamptz, level text, message text, tenant text,
+    partition int, "offset" bigint)
+ON CONFLICT (task_id, attempt, seq) DO NOTHING
+"""
+
+# Refusals that send a batch down the projector's slower statements.
+_FALLBACK = (asyncpg.UniqueViolationError, asyncpg.UntranslatableCharacterError)
+_NUL = (asyncpg.UntranslatableCharacterError, asyncpg.CharacterNotInRepertoireError)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def event_record(item: Positioned) -> tuple[Any, ...]:
+    """One archive row for COPY, in `EVENT_COLUMNS` order."""
+    ev = item.event
+    return (
+        ev.event_id, ev.task_id, ev.version, ev.type, ev.tenant, ev.occurred_at,
+        ev.causation_id, ev.correlation_id, _json(ev.payload), ev.schema_version,
+        item.partition, item.offset,
+    )  # fmt: skip
+
+
+def task_record(s: TaskState) -> tuple[Any, ...]:
+    """One task row for COPY, in `TASK_COLUMNS` order (what the projector upserts)."""
+    return (
+        s.id, s.tenant, s.queue, s.type, s.status.value, s.priority, s.version, s.created_at,
+        s.updated_at, s.run_at, len(s.attempts), _json(s.as_dict()), _json(fold_extras(s)),
+    )  # fmt: skip
+
+
+def line_record(item: PositionedLine) -> tuple[Any, ...]:
+    """One log row for COPY, in `LINE_COLUMNS` order."""
+    ln = item.line
+    return (
+        ln.task_id, ln.attempt, ln.seq, ln.at, ln.level, ln.message, ln.tenant,
+        item.partition, item.offset,
+    )  # fmt: skip
+
+
+async def save_checkpoints(conn: Any, projection: str, checkpoints: Mapping[int, int]) -> None:
+    """The projector's checkpoint statement."""
+    if checkpoints:
+        parts = sorted(checkpoints)
+        await conn.execute(_SAVE_CHECKPOINTS, projection, parts, [checkpoints[p] for p in parts])
+
+
+class EventApplier:
+    """Applies replayed event batches on a connection whose `search_path` names the model."""
+
+    def __init__(
+        self,
+        projection: str,
+        *,
+        cache_size: int = 200_000,
+        search_max_chars: int = DEFAULT_MAX_CHARS,
+    ) -> None:
+        self.projection = projection
+        self.search_max_chars = search_max_chars
+        self.cache_size = cache_size
+        self._states: OrderedDict[str, TaskState] = OrderedDict()
+        self.fold_errors = 0
+
+    async def apply(
+        self, conn: asyncpg.Connection, batch: Sequence[Positioned], checkpoints: Mapping[int, int]
+    ) -> dict[str, TaskState]:
+        """Archive, fold and checkpoint `batch` in one transaction (a savepoint when `conn`
+        is already in one); returns the task states it moved forward."""
+        try:
+            async with conn.transaction():
+                changed = await self._apply(conn, batch, checkpoints, fast=True)
+        except (*_FALLBACK, *_NUL) as exc:
+            try:
+                async with conn.transaction():
+                    no_nul = isinstance(exc, _NUL)
+                    changed = await self._apply(conn, batch, checkpoints, fast=False, no_nul=no_nul)
+            except _NUL:
+                async with conn.transaction():
+                    changed = await self._apply(conn, batch, checkpoints, fast=False, no_nul=True)
+        for tid, state in changed.items():
+            self._states[tid] = dataclasses.replace(state, seen_commands=frozenset())
+            self._states.move_to_end(tid)
+        while len(self._states) > self.cache_size:
+            self._states.popitem(last=False)
+        return changed
+
+    async def _stored(self, conn: asyncpg.Connection, ids: list[str]) -> dict[str, TaskState]:
+        stored = {tid: s for tid in ids if (s := self._states.get(tid)) is not None}
+        missing = [tid for tid in ids if tid not in stored]
+        if missing:
+            stored.update(await load_states(conn, missing))
+        return stored
+
+    async def _apply(
+        self,
+        conn: asyncpg.Connection,
+        batch: Sequence[Positioned],
+        checkpoints: Mapping[int, int],
+        *,
+        fast: bool,
+        no_nul: bool = False,
+    ) -> dict[str, TaskState]:
+        events, schedule_events = split([item.event for item in batch])
+        events, queue_events = split_queues(events)
+        if fast:
+            await conn.copy_records_to_table(
+                "task_events", records=[event_record(i) for i in batch], columns=EVENT_COLUMNS
+            )
+        else:
+            await conn.execute(_INSERT_EVENTS, _event_rows(batch, no_nul=no_nul))
+        stored = await self._stored(conn, affected_task_ids(events))
+        result = fold_batch(stored, events)
+        self.fold_errors += len(result.errors)
+        if result.changed:
+            states = list(result.changed.values())
+            if fast:
+                await conn.execute(_STAGE)
+                await conn.copy_records_to_table(
+                    "replay_stage_tasks",
+                    records=[task_record(s) for s in states],
+                    columns=TASK_COLUMNS,
+                )
+                await conn.execute(_FROM_STAGE)
+                await conn.execute("TRUNCATE replay_stage_tasks")
+            else:
+                await conn.execute(_UPSERT_TASKS, _task_rows(states, no_nul=no_nul))
+            changes = attempt_changes(stored, states)
+            await write_attempts(conn, changes, lambda rows: encode_rows(rows, no_nul=no_nul))
+            searchable = search_rows(stored, states, max_chars=self.search_max_chars)
+            await write_search(conn, searchable, lambda rows: encode_rows(rows, no_nul=no_nul))
+        if schedule_events:
+            await apply_schedules(conn, schedule_events)
+        if queue_events:
+            await apply_queues(conn, queue_events)
+        # Queues, per-minute statistics: the same writes as the projector's batch (the
+        # counters' change it returns is for Redis, which `replay rebuild redis` refills).
+        await apply_queue_models(conn, self.projection, result, checkpoints)
+        await save_checkpoints(conn, self.projection, checkpoints)
+        return result.changed
+
+
+async def apply_lines(
+    conn: asyncpg.Connection,
+    projection: str,
+    batch: Sequence[PositionedLine],
+    checkpoints: Mapping[int, int],
+) -> None:
+    """Append replayed log lines with COPY and save `checkpoints`, in one transaction;
+    duplicates and U+0000 fall back to the log projector's statement."""
+    try:
+        async with conn.transaction():
+            if batch:
+                await conn.copy_records_to_table(
+                    "task_logs", records=[line_record(i) for i in batch], columns=LINE_COLUMNS
+                )
+            await save_checkpoints(conn, projection, checkpoints)
+    except (*_FALLBACK, *_NUL) as exc:
+        async with conn.transaction():
+            no_nul = isinstance(exc, _NUL)
+            await conn.execute(_LINE_INSERT, line_rows(batch, no_nul=no_nul))
+            await save_checkpoints(conn, projection, checkpoints)

@@ -1,0 +1,334 @@
+"""Rebuild the Postgres read model from the log into a shadow schema, then switch over.
+
+The shadow follows the live projector's checkpoints, never the log's head: every round
+reads each partition up to the live checkpoint, so at the end the shadow holds exactly
+what the live model holds at the same cut. The switch takes the projectors' batch lock
+(no batch is mid-flight, new ones wait), applies the last records up to the live
+checkpoints, carries the other projections' checkpoints and moves tables, all in one
+transaction; the live projector then continues from the same checkpoints, with nothing
+lost and nothing applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from projections.config import ProjectorSettings
+from projections.locks import hold_batch_lock
+from projections.logs import PROJECTION as LOGS_PROJECTION
+from projections.logs import PositionedLine, decode_line
+from projections.postgres import Positioned
+from projections.projector import decode_event
+from projections.replay import schema as sc
+from projections.replay.apply import EventApplier, apply_lines
+from projections.replay.config import ReplaySettings
+from projections.replay.progress import records_total
+from projections.replay.source import PartitionReader, topic_partitions
+from taskstream.domain.errors import DecodeError
+from taskstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Tables the Postgres target always rebuilds (others: only when the replay filled them).
+OWN_TABLES = frozenset(
+    {
+        "tasks",
+        "task_events",
+        "task_attempts",
+        "task_logs",
+        "task_search",
+        "schedules",
+        "queue_settings",
+        "queues",
+        "queue_stats",
+        "projection_checkpoints",
+    }
+)
+
+Progress = Callable[[str, int, int], None]  # (topic name, records done, records known)
+
+
+def stamp() -> str:
+    """A schema-name suffix from the current time."""
+    return datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+
+
+@dataclass(slots=True)
+class Stream:
+    """One topic being replayed: its reader, its projection and what was skipped."""
+
+    name: str
+    projection: str
+    reader: PartitionReader
+    done: dict[int, int] = field(default_factory=dict)  # last applied offset per partition
+    undecodable: int = 0
+    applied: int = 0
+
+
+@dataclass(slots=True)
+class RebuildReport:
+    """What a rebuild did."""
+
+    schema: str
+    events: int = 0
+    lines: int = 0
+    undecodable: int = 0
+    fold_errors: int = 0
+    seconds: float = 0.0
+    switched: bool = False
+    swapped: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    old_schema: str | None = None
+    checkpoints: dict[str, dict[int, int]] = field(default_factory=dict)
+
+
+class Replayer:
+    """Replays the events and logs topics into a shadow schema, following the live cut."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        schema: str,
+        *,
+        replay: ReplaySettings | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings
+        self.replay = replay or ReplaySettings()
+        self.schema = schema
+        self.progress = progress
+        self.tasks_projection = ProjectorSettings().projector_name
+        self.applier = EventApplier(
+            self.tasks_projection,
+            cache_size=self.replay.replay_state_cache,
+            search_max_chars=settings.search_max_text_chars,
+        )
+        self.live: asyncpg.Pool | None = None
+        self.shadow: asyncpg.Pool | None = None
+        self.live_schema = "public"
+        self.streams: list[Stream] = []
+        self.started = time.monotonic()
+
+    async def open(self, *, create: bool = True, partitions: set[int] | None = None) -> None:
+        """Connect, create and migrate the shadow schema (unless it exists: `create` false),
+        and open one reader per topic (over `partitions` only, when given)."""
+        self.live = await asyncpg.create_pool(self.settings.postgres_dsn, min_size=1, max_size=2)
+        self.live_schema = await sc.live_schema(self.live)
+        dsn = self.settings.postgres_dsn
+        self.shadow = await (
+            sc.create_shadow(dsn, self.schema, self.live_schema)
+            if create
+            else sc.shadow_pool(dsn, self.schema, self.live_schema)
+        )
+        for name, projection in (("events", self.tasks_projection), ("logs", LOGS_PROJECTION)):
+            topic = self.settings.topic(name)
+            parts = await topic_partitions(self.settings, topic)
+            if partitions is not None:
+                parts = [p for p in parts if p in partitions]
+            reader = PartitionReader(self.settings, topic, dict.fromkeys(parts, 0))
+            await reader.start()
+            await reader.learn_highwaters()
+            self.streams.append(Stream(name, projection, reader, dict.fromkeys(parts, -1)))
+
+    async def close(self) -> None:
+        """Stop the readers and close the pools (the shadow schema stays)."""
+        streams, self.streams = self.streams, []
+        for s in streams:
+            await s.reader.stop()
+        pools, self.shadow, self.live = (self.shadow, self.live), None, None
+        for pool in pools:
+            if pool is not None:
+                await pool.close()
+
+    async def live_targets(self, conn: Any = None) -> dict[str, dict[int, int]]:
+        """The live checkpoints of each stream's projection."""
+        db = conn or self.live
+        return {
+            s.name: await sc.read_checkpoints(db, self.live_schema, s.projection)
+            for s in self.streams
+        }
+
+    def head_targets(self) -> dict[str, dict[int, int]]:
+        """Every record the readers' high watermarks cover (no live projector to follow)."""
+        return {
+            s.name: {p: hw - 1 for p, hw in s.reader.highwaters().items()} for s in self.streams
+        }
+
+    def behind(self, targets: dict[str, dict[int, int]]) -> int:
+        """Records the shadow still lacks to reach `targets`."""
+        return sum(sc.remaining(targets[s.name], s.done) for s in self.streams)
+
+    async def bulk(self, targets: dict[str, dict[int, int]]) -> None:
+        """Replay up to `targets`, split over `replay_workers` processes by partition (the
+        tasks of one partition never touch another's); then resume from what they wrote."""
+        workers = min(self.replay.replay_workers, max(len(s.done) for s in self.streams) or 1)
+        # Starting a process costs seconds: small replays stay in this one.
+        if workers <= 1 or self.behind(targets) < 5 * self.replay.replay_batch_size:
+            await self.catch_up(self.shadow, targets)
+            return
+        from projections.replay.workers import run_workers
+
+        await run_workers(self, targets, workers)
+        assert self.shadow is not None
+        for s in self.streams:
+            s.done.update(await sc.read_checkpoints(self.shadow, self.schema, s.projection))
+            s.reader.seek({p: o + 1 for p, o in s.done.items()})
+
+    async def follow(self) -> None:
+        """Replay until the shadow is within `replay_switch_gap` records of the live cut."""
+        while True:
+            targets = await self.live_targets()
+            if self.behind(targets) <= self.replay.replay_switch_gap:
+                return
+            for s in self.streams:
+                await self._catch_up(s, targets[s.name], self.shadow)
+
+    async def catch_up(self, conn: Any, targets: dict[str, dict[int, int]]) -> None:
+        """Apply everything up to exactly `targets` on `conn` (inside its transaction)."""
+        for s in self.streams:
+            await self._catch_up(s, targets[s.name], conn)
+
+    async def _catch_up(self, s: Stream, targets: dict[int, int], db: Any) -> None:
+        size = self.replay.replay_batch_size
+        pending: asyncio.Task[None] | None = None
+        try:
+            while not s.reader.done(targets):
+                items: list[Any] = []
+                checkpoints: dict[int, int] = {}
+                while len(items) < size and not s.reader.done(targets):
+                    fetched = await s.reader.fetch(targets, max_records=size - len(items))
+                    for partition, records in fetched:
+                        checkpoints[partition] = records[-1].offset
+                        items.extend(self._decode(s, partition, records))
+                if pending is not None:
+                    await pending  # batches apply in log order: the fold depends on it
+                pending = asyncio.create_task(self._apply(s, db, items, checkpoints))
+        finally:
+            if pending is not None:
+                await pending
+
+    def _decode(self, s: Stream, partition: int, records: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for r in records:
+            try:
+                if s.name == "events":
+                    out.append(Positioned(decode_event(r.value), partition, r.offset))
+                else:
+                    out.append(PositionedLine(decode_line(r.value), partition, r.offset))
+            except DecodeError:
+                # The live projector sent it to the dead-letter topic already; the
+                # checkpoint moves past it here as it did there.
+                s.undecodable += 1
+        return out
+
+    async def _apply(self, s: Stream, db: Any, items: list[Any], ckpts: dict[int, int]) -> None:
+        if isinstance(db, asyncpg.Pool):
+            async with db.acquire() as conn:
+                await self._apply_on(s, conn, items, ckpts)
+        else:
+            await self._apply_on(s, db, items, ckpts)
+        s.done.update(ckpts)
+        s.applied += len(items)
+        if self.progress is not None:
+            known = records_total(s.reader.highwaters(), {})
+            self.progress(s.name, sum(o + 1 for o in s.done.values()), known)
+
+    async def _apply_on(
+        self, s: Stream, conn: asyncpg.Connection, items: list[Any], ckpts: dict[int, int]
+    ) -> None:
+        if s.name == "events":
+            await self.applier.apply(conn, items, ckpts)
+        else:
+            await apply_lines(conn, s.projection, items, ckpts)
+
+    def report(self) -> RebuildReport:
+        """What was replayed so far (records covered by the shadow's checkpoints, so the
+        workers' share counts too)."""
+        covered = {s.name: sum(o + 1 for o in s.done.values()) for s in self.streams}
+        return RebuildReport(
+            schema=self.schema,
+            events=covered.get("events", 0),
+            lines=covered.get("logs", 0),
+            undecodable=sum(s.undecodable for s in self.streams),
+            fold_errors=self.applier.fold_errors,
+            seconds=time.monotonic() - self.started,
+            checkpoints={s.projection: dict(s.done) for s in self.streams},
+        )
+
+
+async def switch_over(r: Replayer, *, keep_old: bool) -> RebuildReport:
+    """Apply the last records and move the rebuilt tables live, in one transaction."""
+    assert r.live is not None
+    old = f"{r.live_schema}_old_{stamp()}"[:63]
+    async with r.live.acquire() as conn:
+        async with conn.transaction():
+            await hold_batch_lock(conn)
+            targets = await r.live_targets(conn)
+            await conn.execute(
+                f"SET LOCAL search_path TO {sc.search_path(r.schema, r.live_schema)}"
+            )
+            await r.catch_up(conn, targets)
+            await conn.execute("SET LOCAL search_path TO DEFAULT")
+            await sc.carry_checkpoints(
+                conn, r.live_schema, r.schema, [s.projection for s in r.streams]
+            )
+            names = await sc.tables(conn, r.schema)
+            filled = await sc.non_empty(conn, r.schema, set(names) - OWN_TABLES)
+            plan = sc.plan_switch(names, filled | (OWN_TABLES & set(names)))
+            for statement in sc.switch_statements(plan, r.live_schema, r.schema, old):
+                await conn.execute(statement)
+        # The shadow's own functions (migrations create some) may go with it unless
+        # something moved live depends on one.
+        leftovers = await conn.fetchval(
+            "SELECT count(*) FROM pg_depend d JOIN pg_proc p ON p.oid = d.refobjid"
+            " JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE d.refclassid = 'pg_proc'::regclass AND n.nspname = $1"
+            " AND d.deptype = 'n'",
+            r.schema,
+        )
+    report = r.report()
+    report.switched = True
+    report.swapped, report.kept = plan.swapped, plan.kept
+    if leftovers:
+        log.warning(
+            "live objects use functions of the shadow schema; it is kept",
+            extra={"schema": r.schema},
+        )
+    else:
+        await sc.drop_schema(r.settings.postgres_dsn, r.schema)
+    if keep_old:
+        report.old_schema = old
+    else:
+        await sc.drop_schema(r.settings.postgres_dsn, old)
+    return report
+
+
+async def rebuild_postgres(
+    settings: Settings,
+    *,
+    replay: ReplaySettings | None = None,
+    progress: Progress | None = None,
+    keep_old: bool = False,
+    schema: str | None = None,
+) -> RebuildReport:
+    """Rebuild tasks, events, attempts, logs and schedules from offset 0 and switch over."""
+    r = Replayer(settings, schema or f"replay_{stamp()}", replay=replay, progress=progress)
+    try:
+        await r.open()
+        await r.bulk(await r.live_targets())
+        await r.follow()
+        return await switch_over(r, keep_old=keep_old)
+    except BaseException:
+        await r.close()
+        await sc.drop_schema(settings.postgres_dsn, r.schema)
+        raise
+    finally:
+        await r.close()

@@ -1,0 +1,156 @@
+"""Shadow schemas: a fresh copy of the read model beside the live one, and the switch-over.
+
+A shadow is a new schema migrated with the same files as the live one: the migrations
+name tables unqualified, so a connection whose `search_path` starts with the shadow
+builds its own copy, including tables other features add later. The switch moves tables
+(`ALTER TABLE … SET SCHEMA`) rather than renaming schemas, so extensions and anything
+else living in the live schema stay where they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from projections.migrate import MIGRATIONS_DIR, migrate
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Tables never moved by a switch: identical on both sides by construction.
+NEVER_SWAPPED = frozenset({"schema_migrations"})
+CHECKPOINTS = "projection_checkpoints"
+
+
+def ident(name: str) -> str:
+    """`name` as a quoted identifier, after checking it is a plain lower-case name."""
+    if not _NAME.match(name):
+        raise ValueError(f"not a plain schema or table name: {name!r}")
+    return f'"{name}"'
+
+
+def search_path(schema: str, live: str) -> str:
+    """The shadow first, then the live schema (for extensions' types and operators only:
+    every table the code names exists in the shadow)."""
+    return f"{ident(schema)}, {ident(live)}"
+
+
+async def live_schema(conn: asyncpg.Connection | asyncpg.Pool) -> str:
+    """The schema the live model's unqualified names resolve to."""
+    name: str = await conn.fetchval("SELECT current_schema()")
+    return name
+
+
+async def create_shadow(
+    dsn: str, schema: str, live: str, *, directory: Path = MIGRATIONS_DIR, max_size: int = 2
+) -> asyncpg.Pool:
+    """Create `schema` (it must not exist), migrate it, and return a pool that uses it."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"CREATE SCHEMA {ident(schema)}")
+    finally:
+        await conn.close()
+    pool = await shadow_pool(dsn, schema, live, max_size=max_size)
+    await migrate(pool, directory)
+    return pool
+
+
+async def shadow_pool(dsn: str, schema: str, live: str, *, max_size: int = 2) -> asyncpg.Pool:
+    """A pool whose unqualified names resolve to `schema`."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        server_settings={"search_path": search_path(schema, live)},
+    )
+    return pool
+
+
+async def drop_schema(dsn: str, schema: str) -> None:
+    """Drop `schema` and everything in it."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {ident(schema)} CASCADE")
+    finally:
+        await conn.close()
+
+
+async def tables(conn: asyncpg.Connection | asyncpg.Pool, schema: str) -> list[str]:
+    """The ordinary tables of `schema`, by name."""
+    rows = await conn.fetch(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY c.relname",
+        schema,
+    )
+    return [r["relname"] for r in rows]
+
+
+async def non_empty(conn: asyncpg.Connection, schema: str, names: Iterable[str]) -> set[str]:
+    """Which of the tables `names` of `schema` hold at least one row."""
+    out = set()
+    for name in names:
+        if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {ident(schema)}.{ident(name)})"):
+            out.add(name)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchPlan:
+    """Which tables a switch moves, and which stay live because the rebuild left them empty."""
+
+    swapped: tuple[str, ...]
+    kept: tuple[str, ...]
+
+
+def plan_switch(shadow_tables: Iterable[str], rebuilt: Iterable[str]) -> SwitchPlan:
+    """Swap the tables the rebuild filled, and the checkpoints (pure).
+
+    A table the rebuild left empty belongs to something else (another projection with its
+    own checkpoints, a table not derived from these topics such as API keys): the live
+    one stays in place, consistent with its own checkpoints, which the switch carries.
+    """
+    filled = set(rebuilt) | {CHECKPOINTS}
+    names = sorted(set(shadow_tables) - NEVER_SWAPPED)
+    return SwitchPlan(
+        tuple(n for n in names if n in filled), tuple(n for n in names if n not in filled)
+    )
+
+
+def switch_statements(plan: SwitchPlan, live: str, shadow: str, old: str) -> list[str]:
+    """DDL that moves live tables of `plan` to `old` and the shadow's into the live schema."""
+    out = [f"CREATE SCHEMA {ident(old)}"]
+    for name in plan.swapped:
+        out.append(f"ALTER TABLE IF EXISTS {ident(live)}.{ident(name)} SET SCHEMA {ident(old)}")
+        out.append(f"ALTER TABLE {ident(shadow)}.{ident(name)} SET SCHEMA {ident(live)}")
+    return out
+
+
+async def carry_checkpoints(
+    conn: asyncpg.Connection, live: str, shadow: str, own: Iterable[str]
+) -> int:
+    """Copy the live checkpoints of every projection but `own` into the shadow; returns rows."""
+    status = await conn.execute(
+        f"INSERT INTO {ident(shadow)}.{CHECKPOINTS} SELECT * FROM {ident(live)}.{CHECKPOINTS}"
+        " WHERE NOT (projection = ANY($1::text[]))"
+        " ON CONFLICT (projection, partition) DO NOTHING",
+        list(own),
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def read_checkpoints(
+    conn: asyncpg.Connection | asyncpg.Pool, schema: str, projection: str
+) -> dict[int, int]:
+    """Checkpoints of `projection` in `schema`."""
+    rows = await conn.fetch(
+        f'SELECT partition, "offset" FROM {ident(schema)}.{CHECKPOINTS} WHERE projection = $1',
+        projection,
+    )
+    return {r["partition"]: r["offset"] for r in rows}
+
+
+def remaining(targets: Mapping[int, int], done: Mapping[int, int]) -> int:
+    """Records still to apply to reach `targets` from `done` (last offsets; -1: none)."""
+    return sum(max(0, t - done.get(p, -1)) for p, t in targets.items())
