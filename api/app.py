@@ -15,7 +15,7 @@ from api import problems
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.middleware import BodyLimit, ErrorGuard
 from api.ports import Adapters
-from api.routers import batch, contract, dlq, health, history, schedules, stream, tasks
+from api.routers import batch, contract, dlq, health, history, keys, schedules, stream, tasks
 from api.tails.service import TailService
 from taskstream.settings import Settings
 
@@ -97,6 +97,7 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
     app.include_router(contract.router)
     app.include_router(stream.router)
     app.include_router(schedules.router)
+    app.include_router(keys.router)
     # Added innermost first: metrics see every answer, the guard's 500s included.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(ErrorGuard)

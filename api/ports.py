@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from api.auth import KeyStore
+from api.ratelimit import RateLimiter
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import InfrastructureError
 
@@ -108,6 +109,26 @@ class Probe(Protocol):
         ...
 
 
+class KeyAdmin(Protocol):
+    """Creates, lists and revokes Postgres API keys (`api.keys_pg.KeyRepo`)."""
+
+    async def create(
+        self, tenant: str, scopes: str | list[str], *, name: str = "", description: str = ""
+    ) -> tuple[dict[str, Any], str]:
+        """A new key's row and the key itself (shown once)."""
+        ...
+
+    async def list(
+        self, tenant: str | None, *, limit: int = 1000, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Keys newest first, and the next page's cursor (ValueError on a bad one)."""
+        ...
+
+    async def revoke(self, key_id: str, *, tenant: str | None = None) -> dict[str, Any] | None:
+        """Revoke a key; its row, or None if unknown (in `tenant`)."""
+        ...
+
+
 class CommandLogUnavailable(InfrastructureError):
     """The command could not be appended.
 
@@ -135,3 +156,5 @@ class Adapters:
     probes: tuple[Probe, ...] = ()
     clock: Callable[[], datetime] = field(default=utc_now)
     schedules: ScheduleReader | None = None
+    key_admin: KeyAdmin | None = None
+    limiter: RateLimiter | None = None

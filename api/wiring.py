@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 import asyncpg
 from aiokafka.errors import KafkaError
 
-from api.auth import StaticKeyStore
+from api.auth import ChainedKeyStore, StaticKeyStore
+from api.keys_pg import KeyRepo, PgKeyStore
 from api.ports import Adapters, CommandLogUnavailable
+from api.ratelimit import GCRA_LUA, RateLimiter
 from projections.migrate import migrate
 from projections.read import ReadModel
 from projections.schedule_read import ScheduleReadModel
@@ -216,17 +218,46 @@ async def open_adapters(settings: Settings) -> AsyncIterator[Adapters]:
             bootstrap=settings.kafka_bootstrap,
         )
         try:
-            keys = StaticKeyStore.from_setting(settings.api_keys)
-            if not len(keys):
-                log.warning("no API keys configured: every authenticated request gets 401")
-            yield Adapters(
-                read_model=ReadModel(pool),
-                schedules=ScheduleReadModel(pool),
-                commands=KafkaCommandSink(producer, timeout=APPEND_TIMEOUT_SECONDS),
-                keys=keys,
-                probes=(PostgresProbe(pool), BrokerProbe(producer)),
-            )
+            async with _auth(settings, pool) as (keys, repo, limiter):
+                yield Adapters(
+                    read_model=ReadModel(pool),
+                    schedules=ScheduleReadModel(pool),
+                    commands=KafkaCommandSink(producer, timeout=APPEND_TIMEOUT_SECONDS),
+                    keys=keys,
+                    probes=(PostgresProbe(pool), BrokerProbe(producer)),
+                    key_admin=repo,
+                    limiter=limiter,
+                )
         finally:
             await _stop(producer)
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def _auth(
+    settings: Settings, pool: asyncpg.Pool
+) -> AsyncIterator[tuple[ChainedKeyStore, KeyRepo, RateLimiter]]:
+    """Keys (static, then Postgres, with the last-used flusher) and the Redis rate limiter."""
+    from redis.asyncio import Redis
+
+    static = StaticKeyStore.from_setting(settings.api_keys)
+    repo = KeyRepo(pool)
+    stored = PgKeyStore(repo, ttl=settings.api_key_cache_seconds)
+    timeout = settings.rate_limit_redis_timeout_seconds
+    redis = Redis.from_url(
+        settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+    limiter = RateLimiter(
+        redis.register_script(GCRA_LUA),
+        rate=settings.rate_limit_per_second,
+        burst=settings.rate_limit_burst,
+        timeout=timeout,
+    )
+    flusher = asyncio.ensure_future(stored.run_flusher(settings.api_key_last_used_flush_seconds))
+    try:
+        yield ChainedKeyStore(static, stored), repo, limiter
+    finally:
+        flusher.cancel()
+        await asyncio.gather(flusher, return_exceptions=True)
+        await redis.aclose()
