@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from taskstream.cli import audit, dev, dlq, history, schedules, services, tasks
+from taskstream.cli import audit, dev, dlq, history, keys, schedules, services, tasks
 
 app = typer.Typer(
     name="taskstream",
@@ -22,6 +22,7 @@ app.command(rich_help_panel="History")(history.logs)
 app.add_typer(dlq.app, name="dlq", rich_help_panel="Tasks")
 app.command(rich_help_panel="Operations")(audit.audit)
 app.add_typer(schedules.app, name="schedules", rich_help_panel="Tasks")
+app.add_typer(keys.app, name="keys", rich_help_panel="Operations")
 services.register(app)
 
 
