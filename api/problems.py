@@ -213,7 +213,9 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _problem_only(generate())
+            from api.openapi_doc import complete
+
+            app.openapi_schema = complete(_problem_only(generate()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
