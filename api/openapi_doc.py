@@ -2,9 +2,9 @@
 
 Applied once when the document is generated (`api.problems.install`), so a route added
 anywhere gets them without repeating itself: an authenticated operation documents 401,
-403, 429, 500 and 503; one with a body documents 413; every problem answer carries an
-example of its status; models without an example of their own get one composed from
-the examples of the models they hold.
+403, 429, 500 and 503; one with a body documents 400 (not JSON) and 413; every problem
+answer carries an example of its status; models without an example of their own get one
+composed from the examples of the models they hold.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ _AUTHENTICATED = (401, 403, 429, 500, 503)
 _TIME = "2026-01-01T12:00:31.204000+00:00"
 
 PROBLEM_EXAMPLES: dict[int, dict[str, Any]] = {
+    400: {"type": f"{_URN}malformed-body", "title": "Bad Request", "status": 400,
+          "detail": "the request body is not JSON in UTF-8; nothing was written",
+          "instance": "/v1/tasks",
+          "errors": [{"field": "body", "message": "must be JSON in UTF-8"}]},
     401: {"type": f"{_URN}unauthorized", "title": "Unauthorized", "status": 401,
           "detail": "the API key is not valid", "instance": "/v1/tasks"},
     403: {"type": f"{_URN}forbidden", "title": "Forbidden", "status": 403,
@@ -59,6 +63,8 @@ _LEAF_EXAMPLES: dict[str, dict[str, Any]] = {
                     "last_due_at": "2026-01-01T08:00:00+00:00", "last_fired_at": _TIME,
                     "last_task_id": "3b0b6a52-5f0e-4a53-9a0e-0c9d2f7c1a11", "fired_count": 1,
                     "skipped_count": 0},
+    "Fire": {"due_at": "2026-01-01T08:00:00+00:00", "fired_at": "2026-01-01T08:00:12+00:00",
+             "task_id": "3b0b6a52-5f0e-4a53-9a0e-0c9d2f7c1a11", "missed": 0},
     "RedriveOne": {"reason": "the mail server is back"},
     "RedriveAccepted": {"status": "accepted", "ids": ["3b0b6a52-5f0e-4a53-9a0e-0c9d2f7c1a11"],
                         "not_found": [], "unwritten": [], "more": False},
@@ -66,9 +72,19 @@ _LEAF_EXAMPLES: dict[str, dict[str, Any]] = {
     "Readiness": {"status": "ready", "checks": {"postgres": "ok", "broker": "ok"}},
 }  # fmt: skip
 
-_TEXT_EXAMPLES = {
+_LEAF_EXAMPLES["ScheduleDetail"] = {
+    **_LEAF_EXAMPLES["ScheduleOut"],
+    "recent_fires": [_LEAF_EXAMPLES["Fire"]],
+}
+
+_TEXT_EXAMPLES: dict[str, Any] = {
     "text/event-stream": 'id: ev1.AAAB\nevent: event\ndata: {"cursor": "ev1.AAAB", '
     '"event": {"type": "task.succeeded", "task_id": "3b0b6a52", "version": 5}}\n\n',
+    "application/schema+json": {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Taskstream commands",
+        "oneOf": [{"$ref": "#/$defs/task.submit"}],
+    },
     "text/plain": "# TYPE taskstream_api_requests_total counter\n"
     'taskstream_api_requests_total{method="GET",route="/v1/tasks",status="200"} 42.0\n',
 }
@@ -92,7 +108,7 @@ def _operation(op: dict[str, Any], schemas: dict[str, Any]) -> None:
     responses = op.setdefault("responses", {})
     wanted = list(_AUTHENTICATED) if op.get("security") else []
     if "requestBody" in op:
-        wanted.append(413)
+        wanted += [400, 413]
         for media in op["requestBody"].get("content", {}).values():
             _media_example(media, schemas)
     for status in wanted:
@@ -102,7 +118,12 @@ def _operation(op: dict[str, Any], schemas: dict[str, Any]) -> None:
              "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}},
         )  # fmt: skip
     for status, response in responses.items():
-        for media_type, media in response.get("content", {}).items():
+        content = response.get("content", {})
+        # FastAPI adds an untyped application/json beside a route's own media type.
+        untyped = content.get("application/json", {}).get("schema", {}).keys() <= {"title"}
+        if len(content) > 1 and "application/json" in content and untyped:
+            del content["application/json"]
+        for media_type, media in content.items():
             if media_type == PROBLEM_JSON and status.isdigit():
                 example = PROBLEM_EXAMPLES.get(int(status))
                 if example is not None:
@@ -114,6 +135,7 @@ def _operation(op: dict[str, Any], schemas: dict[str, Any]) -> None:
 
 
 _PHRASES = {
+    400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
     413: "Content Too Large",
