@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 import taskstream
-from api import problems
+from api import db_errors, problems
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.middleware import BodyLimit, ErrorGuard
 from api.ports import Adapters
@@ -88,6 +88,7 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
     app.state.adapters = deps
     app.state.tails = TailService(settings)
     problems.install(app)
+    db_errors.install(app)
     app.include_router(health.router)
     app.include_router(tasks.router)
     app.include_router(dlq.router)

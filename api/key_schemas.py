@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+_NO_NUL = r"^[^\x00]*$"  # Postgres text cannot hold U+0000
 Scope = Literal["tasks:read", "tasks:write", "admin"]
 
 _KEY_EXAMPLE: dict[str, Any] = {
@@ -35,8 +36,8 @@ class CreateKeyRequest(BaseModel):
     )
 
     scopes: list[Scope] = Field(min_length=1, max_length=3, description="What the key may do.")
-    name: str = Field("", max_length=200, description="Who or what uses the key.")
-    description: str = Field("", max_length=1000)
+    name: str = Field("", max_length=200, pattern=_NO_NUL, description="Who or what uses the key.")
+    description: str = Field("", max_length=1000, pattern=_NO_NUL)
 
 
 class KeyOut(BaseModel):

@@ -86,6 +86,7 @@ def test_no_5xx_and_every_answer_matches_the_document(stack: dict[str, Any], fuz
     elapsed = time.monotonic() - started
     print(f"schemathesis: {sum(counts.values())} cases over {len(counts)} operations in "
           f"{elapsed:.0f} s; fewest cases for one operation: {min(counts.values())}")  # fmt: skip
+    print("cases per operation:", counts)
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
     assert len(counts) >= 20, counts
     thin = {k: n for k, n in counts.items() if n < EXAMPLES}

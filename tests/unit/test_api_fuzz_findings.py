@@ -45,3 +45,9 @@ async def test_a_body_that_is_not_utf8_json_is_a_400_problem_naming_the_body() -
         )
     body = assert_problem(resp, 400)
     assert body["type"].endswith("malformed-body") and body["errors"][0]["field"] == "body"
+
+
+async def test_a_nul_character_in_a_key_name_is_422_naming_it() -> None:
+    async with http_client(build_test_app()) as client:
+        resp = await client.post("/v1/admin/keys", json={"scopes": ["admin"], "name": "a\u0000b"})
+    assert assert_problem(resp, 422)["errors"][0]["field"] == "name"
