@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 import taskstream
-from api import problems
+from api import db_errors, problems
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.middleware import BodyLimit, ErrorGuard
 from api.ports import Adapters
@@ -21,6 +21,7 @@ from api.routers import (
     dlq,
     health,
     history,
+    keys,
     queue_control,
     schedules,
     search,
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
     app.state.adapters = deps
     app.state.tails = TailService(settings)
     problems.install(app)
+    db_errors.install(app)
     app.include_router(health.router)
     app.include_router(tasks.router)
     app.include_router(dlq.router)
@@ -114,6 +116,7 @@ def create_app(settings: Settings, *, deps: Adapters | None = None) -> FastAPI:
     app.include_router(search.router)
     app.include_router(queues_router)
     app.include_router(workers_router)
+    app.include_router(keys.router)
     # Added innermost first: metrics see every answer, the guard's 500s included.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(ErrorGuard)

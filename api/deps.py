@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import READ, WRITE, Principal
+from api.auth import ADMIN, READ, WRITE, Principal
 from api.metrics import ApiMetrics
 from api.ports import Adapters, CommandSink, TaskReader
 from api.problems import ProblemError
@@ -76,10 +76,13 @@ def _unauthorized(detail: str, error: str | None = None) -> ProblemError:
 
 async def get_principal(
     request: Request,
+    response: Response,
     adapters: AdaptersDep,
+    metrics: MetricsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from `Authorization: Bearer <key>`; 401 if missing or unknown."""
+    """The caller, from `Authorization: Bearer <key>`; 401 if missing or unknown, 429 over
+    the key's request rate."""
     if credentials is None or not credentials.credentials:
         raise _unauthorized("send an API key as `Authorization: Bearer <key>`")
     principal = await adapters.keys.lookup(credentials.credentials)
@@ -87,7 +90,34 @@ async def get_principal(
         log.info("unknown API key refused", extra={"path": request.url.path})
         raise _unauthorized("the API key is not valid", "invalid_token")
     request.state.principal = principal
+    response.headers.update(await rate_limit(adapters, metrics, principal))
     return principal
+
+
+async def rate_limit(
+    adapters: Adapters, metrics: ApiMetrics, principal: Principal
+) -> dict[str, str]:
+    """The `RateLimit-*` headers of one request by `principal`; a 429 problem over the limit."""
+    limiter = adapters.limiter
+    if limiter is None or not limiter.enabled:
+        return {}
+    verdict = await limiter.check(principal.key_id)
+    if verdict is None:
+        metrics.rate_limit_unavailable.inc()
+        return {}
+    if not verdict.allowed:
+        metrics.rate_limited.inc()
+        retry = verdict.headers["Retry-After"]
+        raise ProblemError(
+            429,
+            f"the API key {principal.key_id} is over its request rate "
+            f"(burst {verdict.headers['RateLimit-Limit']}); retry after {retry} s",
+            slug="rate-limited",
+            title="Too many requests",
+            headers=verdict.headers,
+            limit=int(verdict.headers["RateLimit-Limit"]),
+        )
+    return verdict.headers
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -106,5 +136,8 @@ def requires(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
+# One alias per scope: a route takes `principal: ReaderDep` (or WriterDep, AdminDep) and
+# is authenticated, rate limited and scope checked; `principal.tenant` scopes its data.
 ReaderDep = Annotated[Principal, Depends(requires(READ))]
 WriterDep = Annotated[Principal, Depends(requires(WRITE))]
+AdminDep = Annotated[Principal, Depends(requires(ADMIN))]

@@ -46,6 +46,17 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        self.rate_limited = Counter(
+            "taskstream_api_rate_limited",
+            "Requests refused with 429 because their API key was over its rate.",
+            registry=self.registry,
+        )
+        self.rate_limit_unavailable = Counter(
+            "taskstream_api_rate_limit_unavailable",
+            "Requests let through unlimited because the rate limiter's Redis did not answer.",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every collector."""
         return generate_latest(self.registry)

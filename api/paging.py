@@ -9,6 +9,9 @@ from api.ports import TaskReader
 from api.problems import FieldError, invalid
 from taskstream.settings import Settings
 
+# Versions, attempts and sequence numbers are Postgres integers: larger ones cannot exist.
+INT32_MAX = 2**31 - 1
+
 Fetch = Callable[[int], Awaitable[tuple[list[dict[str, Any]], str | None]]]
 
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from api.auth import KeyStore
 from api.queue_ports import QueueReader, WorkerReader
+from api.ratelimit import RateLimiter
 from projections.search.backend import SearchBackend
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import InfrastructureError
@@ -110,6 +111,26 @@ class Probe(Protocol):
         ...
 
 
+class KeyAdmin(Protocol):
+    """Creates, lists and revokes Postgres API keys (`api.keys_pg.KeyRepo`)."""
+
+    async def create(
+        self, tenant: str, scopes: str | list[str], *, name: str = "", description: str = ""
+    ) -> tuple[dict[str, Any], str]:
+        """A new key's row and the key itself (shown once)."""
+        ...
+
+    async def list(
+        self, tenant: str | None, *, limit: int = 1000, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Keys newest first, and the next page's cursor (ValueError on a bad one)."""
+        ...
+
+    async def revoke(self, key_id: str, *, tenant: str | None = None) -> dict[str, Any] | None:
+        """Revoke a key; its row, or None if unknown (in `tenant`)."""
+        ...
+
+
 class CommandLogUnavailable(InfrastructureError):
     """The command could not be appended.
 
@@ -140,3 +161,5 @@ class Adapters:
     search: SearchBackend | None = None
     queue_reads: QueueReader | None = None
     workers: WorkerReader | None = None
+    key_admin: KeyAdmin | None = None
+    limiter: RateLimiter | None = None

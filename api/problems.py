@@ -189,8 +189,19 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 400 and "parsing the body" in detail:  # FastAPI: not JSON, not UTF-8
+        return problem_response(request, _malformed_body())
     problem = ProblemError(exc.status_code, detail, headers=exc.headers)
     return problem_response(request, problem)
+
+
+def _malformed_body() -> ProblemError:
+    return ProblemError(
+        400,
+        "the request body is not JSON in UTF-8; nothing was written",
+        slug="malformed-body",
+        errors=[FieldError(field="body", message="must be JSON in UTF-8")],
+    )
 
 
 def _problem_only(schema: dict[str, Any]) -> dict[str, Any]:
@@ -213,7 +224,9 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _problem_only(generate())
+            from api.openapi_doc import complete
+
+            app.openapi_schema = complete(_problem_only(generate()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

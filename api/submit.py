@@ -23,7 +23,11 @@ def payload_size(payload: Any) -> int:
 
 def payload_error(payload: Any, limit: int, *, field: str = "payload") -> FieldError | None:
     """The error naming `field` and the limit if the payload is too large, else None."""
-    if payload_size(payload) <= limit:
+    try:
+        size = payload_size(payload)
+    except TypeError as exc:  # orjson: an integer beyond 64 bits, which no JSON reader keeps
+        raise invalid(FieldError(field=field, message=f"is not portable JSON: {exc}")) from None
+    if size <= limit:
         return None
     return FieldError(field=field, message=f"must be at most {limit} bytes as JSON", limit=limit)
 

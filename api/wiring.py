@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 import asyncpg
 from aiokafka.errors import KafkaError
 
-from api.auth import StaticKeyStore
+from api.auth import ChainedKeyStore, StaticKeyStore
+from api.keys_pg import KeyRepo, PgKeyStore
 from api.ports import Adapters, CommandLogUnavailable
+from api.ratelimit import GCRA_LUA, RateLimiter
 from api.workers_view import WorkersView
 from projections.migrate import migrate
 from projections.queue_read import QueueReadModel
@@ -223,10 +225,10 @@ async def open_adapters(settings: Settings) -> AsyncIterator[Adapters]:
         workers = WorkersView(settings)
         workers.start()
         try:
-            keys = StaticKeyStore.from_setting(settings.api_keys)
-            if not len(keys):
-                log.warning("no API keys configured: every authenticated request gets 401")
-            async with open_search(settings, pool) as search:
+            async with (
+                _auth(settings, pool) as (keys, repo, limiter),
+                open_search(settings, pool) as search,
+            ):
                 yield Adapters(
                     read_model=ReadModel(pool),
                     schedules=ScheduleReadModel(pool),
@@ -241,6 +243,8 @@ async def open_adapters(settings: Settings) -> AsyncIterator[Adapters]:
                         timeout=settings.redis_timeout_seconds,
                     ),
                     workers=workers,
+                    key_admin=repo,
+                    limiter=limiter,
                 )
         finally:
             await workers.stop()
@@ -248,3 +252,32 @@ async def open_adapters(settings: Settings) -> AsyncIterator[Adapters]:
             await _stop(producer)
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def _auth(
+    settings: Settings, pool: asyncpg.Pool
+) -> AsyncIterator[tuple[ChainedKeyStore, KeyRepo, RateLimiter]]:
+    """Keys (static, then Postgres, with the last-used flusher) and the Redis rate limiter."""
+    from redis.asyncio import Redis
+
+    static = StaticKeyStore.from_setting(settings.api_keys)
+    repo = KeyRepo(pool)
+    stored = PgKeyStore(repo, ttl=settings.api_key_cache_seconds)
+    timeout = settings.rate_limit_redis_timeout_seconds
+    redis = Redis.from_url(
+        settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+    limiter = RateLimiter(
+        redis.register_script(GCRA_LUA),
+        rate=settings.rate_limit_per_second,
+        burst=settings.rate_limit_burst,
+        timeout=timeout,
+    )
+    flusher = asyncio.ensure_future(stored.run_flusher(settings.api_key_last_used_flush_seconds))
+    try:
+        yield ChainedKeyStore(static, stored), repo, limiter
+    finally:
+        flusher.cancel()
+        await asyncio.gather(flusher, return_exceptions=True)
+        await redis.aclose()

@@ -76,7 +76,13 @@ def run_and_report(
     else:
         data_dir = Path(tempfile.mkdtemp(prefix="taskstream-bench-"))
         with LaunchedStack(
-            data_dir, env={"TASKSTREAM_LOG_LEVEL": "WARNING", **(env or {})}
+            # Benchmarks measure the pipeline, not the per-key rate limit: it is off.
+            data_dir,
+            env={
+                "TASKSTREAM_LOG_LEVEL": "WARNING",
+                "TASKSTREAM_RATE_LIMIT_PER_SECOND": "0",
+                **(env or {}),
+            },
         ) as stack:
             time.sleep(3)  # let the worker's first heartbeat reach the scheduler
             figures = asyncio.run(measure(stack))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 import orjson
@@ -22,7 +23,9 @@ _UPSERT_QUEUES = """
 INSERT INTO queues (tenant, queue, first_seen_at)
 SELECT r.tenant, r.queue, r.first_seen_at
 FROM json_to_recordset($1::json) AS r(tenant text, queue text, first_seen_at timestamptz)
-ON CONFLICT (tenant, queue) DO NOTHING
+ON CONFLICT (tenant, queue) DO UPDATE
+SET first_seen_at = LEAST(queues.first_seen_at, EXCLUDED.first_seen_at)
+WHERE EXCLUDED.first_seen_at < queues.first_seen_at
 """
 
 
@@ -51,7 +54,7 @@ INSERT INTO queue_stats (tenant, queue, bucket, {", ".join(_SUMS)}, run_hist, wa
 SELECT r.tenant, r.queue, r.bucket, {", ".join("r." + c for c in _SUMS)}, r.run_hist, r.wait_hist
 FROM json_to_recordset($1::json) AS r(
     tenant text, queue text, bucket timestamptz, {" int, ".join(_COUNTS)} int,
-    run_sum double precision, run_count int, wait_sum double precision, wait_count int,
+    run_sum numeric, run_count int, wait_sum numeric, wait_count int,
     run_hist int[], wait_hist int[])
 ON CONFLICT (tenant, queue, bucket) DO UPDATE SET
     {", ".join(f"{c} = queue_stats.{c} + EXCLUDED.{c}" for c in _SUMS)},
@@ -90,11 +93,14 @@ async def apply_queue_models(
     effects = QueueEffects()
     transitions = result.transitions
     if transitions:
-        seen = {
-            (t.after.tenant, t.after.queue): t.event.occurred_at
-            for t in transitions
-            if t.before is None
-        }
+        # The earliest appearance, kept the earliest by the upsert: the same whatever
+        # the batch boundaries (a rebuild's differ from the live projector's).
+        seen: dict[tuple[str, str], datetime] = {}
+        for t in transitions:
+            if t.before is None:
+                key = (t.after.tenant, t.after.queue)
+                at = t.event.occurred_at
+                seen[key] = min(seen.get(key, at), at)
         if seen:
             rows = [{"tenant": k[0], "queue": k[1], "first_seen_at": v} for k, v in seen.items()]
             effects.new_queues = int(

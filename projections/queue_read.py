@@ -33,8 +33,8 @@ WHERE tenant = $1 AND status = ANY($2::text[]) GROUP BY queue, priority, status
 _STATS = f"""
 SELECT date_bin($4::interval, bucket, 'epoch'::timestamptz) AS start,
        {", ".join(f"sum({c})::bigint AS {c}" for c in COUNT_FIELDS)},
-       sum(run_sum) AS run_sum, sum(run_count)::bigint AS run_count,
-       sum(wait_sum) AS wait_sum, sum(wait_count)::bigint AS wait_count
+       sum(run_sum)::float8 AS run_sum, sum(run_count)::bigint AS run_count,
+       sum(wait_sum)::float8 AS wait_sum, sum(wait_count)::bigint AS wait_count
 FROM queue_stats
 WHERE tenant = $1 AND queue = $2 AND bucket >= $3 AND bucket < $5
 GROUP BY 1 ORDER BY 1

@@ -98,22 +98,35 @@ class StatRow:
     """What one (tenant, queue, minute) gained."""
 
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_FIELDS, 0))
-    run_sum: float = 0.0
+    # Sums in whole microseconds: integer sums are the same in any order, so a rebuild
+    # with other batch boundaries gives the very same row (float sums differ in the last
+    # digits, and `replay verify` would report them).
+    run_us: int = 0
     run_count: int = 0
     run_hist: list[int] = field(default_factory=lambda: [0] * HIST_BINS)
-    wait_sum: float = 0.0
+    wait_us: int = 0
     wait_count: int = 0
     wait_hist: list[int] = field(default_factory=lambda: [0] * HIST_BINS)
 
+    @property
+    def run_sum(self) -> float:
+        """Summed run time, in seconds."""
+        return self.run_us / 1e6
+
+    @property
+    def wait_sum(self) -> float:
+        """Summed wait time, in seconds."""
+        return self.wait_us / 1e6
+
     def run(self, seconds: float) -> None:
         """Count one attempt's run time."""
-        self.run_sum += seconds
+        self.run_us += round(seconds * 1e6)
         self.run_count += 1
         self.run_hist[hist_bin(seconds)] += 1
 
     def wait(self, seconds: float) -> None:
         """Count one attempt's wait (ready to start)."""
-        self.wait_sum += seconds
+        self.wait_us += round(seconds * 1e6)
         self.wait_count += 1
         self.wait_hist[hist_bin(seconds)] += 1
 
@@ -121,10 +134,10 @@ class StatRow:
         """Add `other` into this row."""
         for name, n in other.counts.items():
             self.counts[name] += n
-        self.run_sum += other.run_sum
+        self.run_us += other.run_us
         self.run_count += other.run_count
         self.run_hist = merge_hist(self.run_hist, other.run_hist)
-        self.wait_sum += other.wait_sum
+        self.wait_us += other.wait_us
         self.wait_count += other.wait_count
         self.wait_hist = merge_hist(self.wait_hist, other.wait_hist)
 
@@ -160,6 +173,13 @@ def fold_stats(transitions: Iterable[Transition]) -> dict[StatKey, StatRow]:
     return rows
 
 
+def exact_seconds(us: int) -> str:
+    """Microseconds as an exact decimal number of seconds (for a `numeric` column)."""
+    sign = "-" if us < 0 else ""
+    whole, frac = divmod(abs(us), 1_000_000)
+    return f"{sign}{whole}.{frac:06d}"
+
+
 def stat_records(rows: dict[StatKey, StatRow]) -> list[dict[str, Any]]:
     """The rows as records for the upsert (one JSON document)."""
     return [
@@ -168,10 +188,10 @@ def stat_records(rows: dict[StatKey, StatRow]) -> list[dict[str, Any]]:
             "queue": queue,
             "bucket": bucket,
             **row.counts,
-            "run_sum": row.run_sum,
+            "run_sum": exact_seconds(row.run_us),
             "run_count": row.run_count,
             "run_hist": row.run_hist,
-            "wait_sum": row.wait_sum,
+            "wait_sum": exact_seconds(row.wait_us),
             "wait_count": row.wait_count,
             "wait_hist": row.wait_hist,
         }

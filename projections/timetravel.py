@@ -27,10 +27,16 @@ _SPACED_OFFSET = re.compile(r" (\d\d(?::?\d\d)?)$")
 _FIELDS = frozenset(Envelope.model_fields)
 
 
+# Versions are Postgres integers.
+MAX_VERSION = 2**31 - 1
+
+
 def parse_at(text: str) -> At:
     """`at` as a version (`int`) or an aware UTC time; `ValueError` naming the forms."""
     value = text.strip()
     if value.isascii() and value.isdigit():
+        if int(value) > MAX_VERSION:
+            raise ValueError(f"a version must be ≤ {MAX_VERSION}")
         return int(value)
     try:
         moment = datetime.fromisoformat(_SPACED_OFFSET.sub(r"+\1", value))
@@ -38,7 +44,10 @@ def parse_at(text: str) -> At:
         raise ValueError(f"must be {ACCEPTED_FORMS}") from None
     if moment.tzinfo is None:
         raise ValueError(f"needs a UTC offset: must be {ACCEPTED_FORMS}")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past year 9999 in UTC
+        raise ValueError("is out of range in UTC") from None
 
 
 def envelope_of(row: Mapping[str, Any]) -> Envelope:

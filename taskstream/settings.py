@@ -49,7 +49,31 @@ class Settings(BaseSettings):
     )
 
     # Auth.
-    api_keys: str = Field("", description="Comma-separated static API keys (tenant `default`).")
+    api_keys: str = Field(
+        "",
+        description="Comma-separated static API keys for development bootstrap: tenant "
+        "`default`, every scope (`tasks:read`, `tasks:write`, `admin`).",
+    )
+    api_key_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long an API process caches a Postgres key lookup: a revoked key "
+        "is refused within this time.",
+    )
+    api_key_last_used_flush_seconds: float = Field(
+        10.0, gt=0, description="Interval at which key uses are written to `last_used_at`."
+    )
+    rate_limit_per_second: float = Field(
+        500.0, ge=0, description="Sustained requests per second per API key (0: no limit)."
+    )
+    rate_limit_burst: int = Field(
+        1000, ge=1, description="Requests one API key may make at once before the rate applies."
+    )
+    rate_limit_redis_timeout_seconds: float = Field(
+        0.25,
+        gt=0,
+        description="Wait for the rate limiter's Redis; past it the request passes (fail open).",
+    )
 
     # API limits.
     max_payload_bytes: int = Field(1_048_576, ge=1, description="Largest task payload (bytes).")

@@ -13,7 +13,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CommandsDep, MetricsDep, ReaderDep, ReadModelDep, SettingsDep, WriterDep
+from api.deps import (
+    AdminDep,
+    CommandsDep,
+    MetricsDep,
+    ReaderDep,
+    ReadModelDep,
+    SettingsDep,
+    WriterDep,
+)
 from api.paging import task_page
 from api.ports import CommandLogUnavailable, CommandSink, TaskReader
 from api.problems import FieldError, ProblemError, invalid, problem_responses
@@ -141,13 +149,14 @@ async def list_dead(
 )
 async def redrive_many(
     body: RedriveRequest,
-    principal: WriterDep,
+    principal: AdminDep,
     settings: SettingsDep,
     read_model: ReadModelDep,
     commands: CommandsDep,
     metrics: MetricsDep,
 ) -> RedriveAccepted:
-    """Redrive dead tasks by id, or those a filter matches (at most `page_size_max` a call)."""
+    """Redrive dead tasks by id, or those a filter matches (at most `page_size_max` a call);
+    needs the `admin` scope."""
     cap = settings.page_size_max
     filtered = body.queue is not None or body.type is not None or body.all
     if body.ids is not None and filtered:

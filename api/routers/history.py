@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import ValidationError
 
 from api.deps import ReaderDep, ReadModelDep
+from api.paging import INT32_MAX
 from api.ports import TaskReader
 from api.problems import FieldError, ProblemError, invalid, problem_responses
 from api.schemas_history import AttemptList, LogList, TaskAsOf
@@ -51,11 +52,20 @@ async def task_logs(
     task_id: TaskId,
     principal: ReaderDep,
     read_model: ReadModelDep,
-    attempt: Annotated[int | None, Query(ge=1, description="Only this attempt's lines.")] = None,
+    attempt: Annotated[
+        int | None, Query(ge=1, le=INT32_MAX, description="Only this attempt's lines.")
+    ] = None,
     after_attempt: Annotated[
-        int, Query(ge=0, description="Without `attempt`: lines after (after_attempt, after_seq).")
+        int,
+        Query(
+            ge=0,
+            le=INT32_MAX,
+            description="Without `attempt`: lines after (after_attempt, after_seq).",
+        ),
     ] = 0,
-    after_seq: Annotated[int, Query(ge=0, description="Only lines after this seq.")] = 0,
+    after_seq: Annotated[
+        int, Query(ge=0, le=INT32_MAX, description="Only lines after this seq.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=10000, description="Lines at most.")] = 1000,
 ) -> dict[str, Any]:
     """A task's log lines in order of (attempt, seq); pass the last one seen to follow."""

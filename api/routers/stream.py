@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from api.auth import READ, Principal
-from api.deps import AdaptersDep, ReaderDep
+from api.deps import AdaptersDep, ReaderDep, rate_limit
 from api.problems import FieldError, ProblemError, invalid, problem_responses
 from api.tails.cursor import CursorError
 from api.tails.filters import FilterError, TailFilter
@@ -72,7 +72,9 @@ async def _open(
     except CursorError as exc:
         raise invalid(FieldError(field="cursor", message=str(exc))) from exc
     except TooManyStreams as exc:
-        raise ProblemError(429, str(exc), slug="too-many-streams", limit=exc.limit) from exc
+        raise ProblemError(
+            429, str(exc), slug="too-many-streams", limit=exc.limit, headers={"Retry-After": "1"}
+        ) from exc
 
 
 def _sse(event: str, data: bytes, cursor: str | None = None) -> bytes:
@@ -191,6 +193,10 @@ async def stream_ws(ws: WebSocket) -> None:
     principal = await _ws_principal(ws)
     if principal is None:
         return await _close(ws, WS_UNAUTHORIZED, "send a valid API key (Bearer or ?api_key=)")
+    try:
+        await rate_limit(ws.app.state.adapters, ws.app.state.metrics, principal)
+    except ProblemError as exc:
+        return await _close(ws, WS_TOO_MANY, exc.detail)
     if not principal.can(READ):
         return await _close(ws, WS_FORBIDDEN, f"the API key lacks the scope {READ!r}")
     try:

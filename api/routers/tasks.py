@@ -17,7 +17,7 @@ from api.deps import (
     SettingsDep,
     WriterDep,
 )
-from api.paging import task_page
+from api.paging import INT32_MAX, task_page
 from api.problems import ProblemError, problem_responses
 from api.schemas import (
     Accepted,
@@ -153,7 +153,9 @@ async def task_events(
     task_id: TaskId,
     principal: ReaderDep,
     read_model: ReadModelDep,
-    after_version: Annotated[int, Query(ge=0, description="Only events after it.")] = 0,
+    after_version: Annotated[
+        int, Query(ge=0, le=INT32_MAX, description="Only events after it.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> dict[str, Any]:
     """A task's events in order, rejected commands included."""

@@ -21,10 +21,10 @@ CREATE TABLE queue_stats (
     dead_lettered  integer          NOT NULL DEFAULT 0,
     cancelled      integer          NOT NULL DEFAULT 0,
     redriven       integer          NOT NULL DEFAULT 0,
-    run_sum        double precision NOT NULL DEFAULT 0,
+    run_sum        numeric          NOT NULL DEFAULT 0,  -- seconds, exact: same in any order
     run_count      integer          NOT NULL DEFAULT 0,
     run_hist       integer[]        NOT NULL DEFAULT '{}',
-    wait_sum       double precision NOT NULL DEFAULT 0,
+    wait_sum       numeric          NOT NULL DEFAULT 0,
     wait_count     integer          NOT NULL DEFAULT 0,
     wait_hist      integer[]        NOT NULL DEFAULT '{}',
     PRIMARY KEY (tenant, queue, bucket)

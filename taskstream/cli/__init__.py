@@ -9,6 +9,7 @@ from taskstream.cli import (
     dev,
     dlq,
     history,
+    keys,
     logio,
     queues,
     replay,
@@ -36,6 +37,7 @@ app.add_typer(schedules.app, name="schedules", rich_help_panel="Tasks")
 app.add_typer(queues.app, name="queues", rich_help_panel="Tasks")
 app.add_typer(replay.app, name="replay", rich_help_panel="Operations")
 app.add_typer(logio.app, name="log", rich_help_panel="Operations")
+app.add_typer(keys.app, name="keys", rich_help_panel="Operations")
 services.register(app)
 
 

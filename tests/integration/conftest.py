@@ -21,6 +21,10 @@ STACK_ENV = {
     "TASKSTREAM_WORKER_HEARTBEAT_SECONDS": "1",
     "TASKSTREAM_WORKER_SHUTDOWN_GRACE_SECONDS": "5",
     "TASKSTREAM_LOG_LEVEL": "INFO",
+    # The whole session shares the dev key: its rate limit is raised (429s: test_rate_limit).
+    "TASKSTREAM_RATE_LIMIT_PER_SECOND": "100000",
+    "TASKSTREAM_RATE_LIMIT_BURST": "100000",
+    "TASKSTREAM_API_KEY_CACHE_SECONDS": "1",
 }
 
 
