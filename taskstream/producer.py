@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from taskstream.codec import encode, encode_dict
 from taskstream.domain.envelope import Envelope
 from taskstream.settings import Settings
+from taskstream.tracking_producer import TrackingProducer
 
 # Namespace of ids derived from an idempotency key: a retried submit names the same task.
 _IDEMPOTENCY_NS = uuid.UUID("0d5c4a8e-3f7e-4c1b-9b61-7a2f2f9e6c42")
@@ -73,7 +74,7 @@ def build_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "max_request_size": max(settings.max_body_bytes * 2, 4 * 1024 * 1024),
     }
     options.update(overrides)
-    return AIOKafkaProducer(**options)
+    return TrackingProducer(**options)
 
 
 class CommandProducer:

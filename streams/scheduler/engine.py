@@ -22,7 +22,7 @@ from streams.scheduler.metrics import COMMANDS, DISPATCHED, EVENTS, TIMERS_FIRED
 from streams.scheduler.partition import PartitionState, Timing
 from streams.scheduler.queues import QueueDirectory
 from streams.scheduler.rebuild import rebuild_partition
-from streams.scheduler.records import Outgoing, control_record, dispatch_record
+from streams.scheduler.records import Outgoing, control_record, delivered, dispatch_record
 from streams.scheduler.schedules import fire_records
 from streams.scheduler.workers import WorkerDirectory
 from taskstream.codec import decode, encode, encode_dict
@@ -160,7 +160,7 @@ class Scheduler:
             # most urgent task may be waiting for on another partition.
             await self._dispatch(list(self.partitions.values()), now, moment, out)
             futures = await self._enqueue(out)
-        await asyncio.gather(*futures)
+        await delivered(out, futures)
 
     def _command(
         self,
@@ -272,7 +272,7 @@ class Scheduler:
                     self._append(st, events, now, out)
             await self._dispatch(states, now, moment, out)
             futures = await self._enqueue(out)
-        await asyncio.gather(*futures)
+        await delivered(out, futures)
 
     async def _dispatch(
         self, states: list[PartitionState], now: float, moment: datetime, out: list[Outgoing]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import Counter
 from typing import Any
 
 from taskstream.codec import encode_dict
@@ -9,7 +12,33 @@ from taskstream.domain.envelope import Envelope
 from taskstream.domain.state import Attempt, TaskState
 from taskstream.settings import Settings
 
+log = logging.getLogger(__name__)
+
 Outgoing = tuple[str, bytes, bytes, int | None]  # topic, key, value, partition
+
+
+async def delivered(out: list[Outgoing], futures: list[asyncio.Future[Any]]) -> None:
+    """Wait until the broker acknowledged every record of `out` (its send `futures`);
+    if any failed, log which topics and partitions, then raise the first error."""
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    failed = Counter(
+        (record[0], record[3], repr(result))
+        for record, result in zip(out, results, strict=True)
+        if isinstance(result, BaseException)
+    )
+    if not failed:
+        return
+    log.error(
+        "scheduler records not delivered",
+        extra={
+            "failed": [
+                {"topic": t, "partition": p, "error": err, "records": n}
+                for (t, p, err), n in sorted(failed.items(), key=str)
+            ],
+            "records": len(out),
+        },
+    )
+    raise next(r for r in results if isinstance(r, BaseException))
 
 
 def control_record(topic: str, task_id: str, running: Attempt) -> Outgoing:
