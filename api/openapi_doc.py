@@ -77,6 +77,32 @@ _LEAF_EXAMPLES["ScheduleDetail"] = {
     "recent_fires": [_LEAF_EXAMPLES["Fire"]],
 }
 
+_COUNTS = {"pending": 12, "scheduled": 3, "running": 4, "dead": 1}
+_DURATIONS = {"count": 40, "avg": 1.8, "p50": 1.41}
+_WINDOW = {"submitted": 42, "started": 44, "succeeded": 40, "failed": 4, "retried": 3,
+           "dead_lettered": 1, "cancelled": 0, "redriven": 0, "throughput_per_minute": 8.2,
+           "success_rate": 0.91, "failure_rate": 0.09, "run_seconds": _DURATIONS,
+           "wait_seconds": {"count": 44, "avg": 0.12, "p50": 0.09}}  # fmt: skip
+_QUEUE = {"queue": "emails", "paused": False, "concurrency_limit": 10, "counts": _COUNTS,
+          "by_priority": [{"priority": 9, **_COUNTS}],
+          "links": {"stats": "/v1/queues/emails/stats"}}  # fmt: skip
+_LEAF_EXAMPLES["QueueList"] = {"queues": [_QUEUE], "counts_source": "redis"}
+_LEAF_EXAMPLES["QueueDetail"] = {**_QUEUE, "counts_source": "redis"}
+_LEAF_EXAMPLES["QueueStats"] = {
+    "queue": "emails", "since": "2026-01-01T11:00:00+00:00", "until": _TIME, "bucket": "5m",
+    "bucket_seconds": 300, "totals": _WINDOW,
+    "buckets": [{**_WINDOW, "start": "2026-01-01T11:55:00+00:00"}],
+}  # fmt: skip
+_LEAF_EXAMPLES["WorkerList"] = {
+    "workers": [{"worker": "host-1:4242:9f3a1c", "queues": ["default", "emails"],
+                 "capacity": 32, "in_flight": 1, "status": "up", "host": "host-1", "pid": 4242,
+                 "started_at": "2026-01-01T08:00:00+00:00", "last_heartbeat": _TIME,
+                 "attempts": [{"task_id": "3b0b6a52-5f0e-4a53-9a0e-0c9d2f7c1a11", "attempt": 1,
+                               "started_at": "2026-01-01T12:00:30.101000+00:00"}],
+                 "attempts_reported": True}],
+    "heartbeat_timeout_seconds": 16.0,
+}  # fmt: skip
+
 _TEXT_EXAMPLES: dict[str, Any] = {
     "text/event-stream": 'id: ev1.AAAB\nevent: event\ndata: {"cursor": "ev1.AAAB", '
     '"event": {"type": "task.succeeded", "task_id": "3b0b6a52", "version": 5}}\n\n',
