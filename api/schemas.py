@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from taskstream.domain.commands import QUEUE_PATTERN
+from taskstream.domain.commands import QUEUE_PATTERN, UtcDatetime
 from taskstream.domain.state import Status
 
 MAX_DELAY_SECONDS = 366 * 86400
@@ -85,7 +85,7 @@ class SubmitTaskRequest(BaseModel):
         description="Limit of one attempt; omitted: the type's default, else the setting.",
     )
     labels: dict[str, str] = Field(default_factory=dict, max_length=64)
-    run_at: AwareDatetime | None = Field(None, description="ISO 8601 with a UTC offset.")
+    run_at: UtcDatetime | None = Field(None, description="ISO 8601 with a UTC offset.")
     delay_seconds: float | None = Field(
         None, ge=0, le=MAX_DELAY_SECONDS, description="Run this long from now (not with run_at)."
     )

@@ -6,10 +6,10 @@ records read from the commands topic, so both paths behave the same.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 SUBMIT_TASK: Final = "task.submit"
 CANCEL_TASK: Final = "task.cancel"
@@ -24,6 +24,19 @@ FIRE_TIMER: Final = "timer.fire"
 DISPATCH_TASK: Final = "task.dispatch"
 
 QUEUE_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+def _in_utc(moment: datetime) -> datetime:
+    # Any offset Python accepts (up to ±23:59) is accepted, then stored in UTC: Postgres
+    # refuses offsets beyond ±15:59, and one such timestamp would stall the projector.
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp out of range in UTC") from None
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""A timestamp with an offset, converted to UTC."""
 
 
 class _Payload(BaseModel):
@@ -51,7 +64,7 @@ class SubmitTask(_Payload):
         None, gt=0, le=7 * 86400, description="Per attempt; null: the default."
     )
     labels: dict[str, str] = Field(default_factory=dict, max_length=64)
-    run_at: AwareDatetime | None = None
+    run_at: UtcDatetime | None = None
     backoff_base_seconds: float | None = Field(None, ge=0, le=86400)
     backoff_max_seconds: float | None = Field(None, ge=0, le=7 * 86400)
 
@@ -68,7 +81,7 @@ class StartAttempt(_Payload):
     attempt: int = Field(ge=1)
     dispatch_id: str
     worker: str = Field(min_length=1, max_length=200)
-    started_at: AwareDatetime | None = Field(
+    started_at: UtcDatetime | None = Field(
         None,
         description="When the handler started, by the worker's clock; the scheduler keeps "
         "it within [dispatch time, decision time], so a skewed clock cannot move it out.",
