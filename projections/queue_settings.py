@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 import orjson
 
+from projections.aggregate_fold import fold_aggregates
 from taskstream.domain import events as e
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.queue import evolve
@@ -48,26 +49,8 @@ def split_queues(events: Sequence[Envelope]) -> tuple[list[Envelope], list[Envel
 
 
 def fold_queues(stored: dict[str, QueueState], events: Iterable[Envelope]) -> dict[str, QueueState]:
-    """The queues `events` moved forward; an event that does not fold is logged and
-    skipped, so it cannot stall the partition."""
-    current: dict[str, QueueState] = {}
-    for ev in events:
-        if ev.type == e.COMMAND_REJECTED:
-            continue
-        state = current.get(ev.task_id) or stored.get(ev.task_id)
-        if state is not None and ev.version <= state.version:
-            continue  # a duplicate
-        try:
-            new = evolve(state, ev)
-        except Exception as exc:  # a bad event must not stall the partition
-            log.error(
-                "queue event archived but not folded",
-                extra={"queue_id": ev.task_id, "version": ev.version, "error": str(exc)},
-            )
-            continue
-        if new is not None:
-            current[new.id] = new
-    return current
+    """The queues `events` moved forward (see `fold_aggregates`)."""
+    return fold_aggregates(stored, events, evolve, "queue")
 
 
 async def apply_queues(conn: asyncpg.Connection, events: Sequence[Envelope]) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from projections.aggregate_fold import fold_aggregates
 from taskstream.domain import events as e
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.schedule import evolve
@@ -86,26 +87,8 @@ def state_from_dict(d: dict[str, Any]) -> ScheduleState:
 def fold_schedules(
     stored: dict[str, ScheduleState], events: Iterable[Envelope]
 ) -> dict[str, ScheduleState]:
-    """The schedules `events` moved forward; an event that does not fold is logged and
-    skipped, so it cannot stall the partition."""
-    current: dict[str, ScheduleState] = {}
-    for ev in events:
-        if ev.type == e.COMMAND_REJECTED:
-            continue
-        state = current.get(ev.task_id) or stored.get(ev.task_id)
-        if state is not None and ev.version <= state.version:
-            continue  # a duplicate
-        try:
-            new = evolve(state, ev)
-        except Exception as exc:  # a bad event must not stall the partition
-            log.error(
-                "schedule event archived but not folded",
-                extra={"schedule_id": ev.task_id, "version": ev.version, "error": str(exc)},
-            )
-            continue
-        if new is not None:
-            current[new.id] = new
-    return current
+    """The schedules `events` moved forward (see `fold_aggregates`)."""
+    return fold_aggregates(stored, events, evolve, "schedule")
 
 
 def _rows(states: Iterable[ScheduleState]) -> str:

@@ -1,0 +1,53 @@
+"""Folding the events of a small aggregate (schedules, queues) onto its stored states."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol, TypeVar
+
+from taskstream.domain import events as e
+from taskstream.domain.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+
+class Versioned(Protocol):
+    """An aggregate state: its id and the version of the last event folded in."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+S = TypeVar("S", bound=Versioned)
+
+
+def fold_aggregates(
+    stored: Mapping[str, S],
+    events: Iterable[Envelope],
+    evolve: Callable[[S | None, Envelope], S | None],
+    kind: str,
+) -> dict[str, S]:
+    """The aggregates `events` moved forward; duplicates are skipped, and an event that
+    does not fold is logged and skipped, so it cannot stall the partition."""
+    current: dict[str, S] = {}
+    for ev in events:
+        if ev.type == e.COMMAND_REJECTED:
+            continue
+        state = current.get(ev.task_id) or stored.get(ev.task_id)
+        if state is not None and ev.version <= state.version:
+            continue  # a duplicate
+        try:
+            new = evolve(state, ev)
+        except Exception as exc:  # a bad event must not stall the partition
+            log.error(
+                f"{kind} event archived but not folded",
+                extra={"aggregate_id": ev.task_id, "version": ev.version, "error": str(exc)},
+            )
+            continue
+        if new is not None:
+            current[new.id] = new
+    return current
