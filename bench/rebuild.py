@@ -22,6 +22,7 @@ from projections.replay import schema as sc
 from projections.replay.rebuild import Replayer
 from projections.synthetic import stream
 from taskstream.codec import encode
+from taskstream.gc_tuning import tune_gc
 from taskstream.producer import build_producer
 from taskstream.settings import Settings
 from taskstream.topics import base_topic_names, ensure_topics
@@ -83,6 +84,7 @@ async def run(stack: dict[str, Any], n_events: int, batch: int, workers: int) ->
         topic_prefix=f"benchrebuild{uuid.uuid4().hex[:6]}",
     )
     await ensure_topics(settings, base_topic_names(settings))
+    tune_gc(settings)  # as `taskstream replay rebuild` does
     t0 = time.perf_counter()
     produced = await _produce(settings, n_events)
     produce_s = time.perf_counter() - t0

@@ -88,8 +88,11 @@ async def apply_queue_models(
     projection: str,
     result: FoldResult,
     checkpoints: Mapping[int, int],
+    *,
+    counters: bool = True,
 ) -> QueueEffects:
-    """Queues, statistics and the counters' change of one batch (inside its transaction)."""
+    """Queues, statistics and the counters' change of one batch (inside its transaction);
+    without `counters`, the change for Redis is neither computed nor returned."""
     effects = QueueEffects()
     transitions = result.transitions
     if transitions:
@@ -110,8 +113,9 @@ async def apply_queue_models(
         if stats:
             await conn.execute(_UPSERT_STATS, _json(stats))
             effects.stat_rows = len(stats)
-        effects.counters.counts = counter_delta(transitions)
-    if checkpoints:
+        if counters:
+            effects.counters.counts = counter_delta(transitions)
+    if checkpoints and counters:
         parts = sorted(checkpoints)
         rows = await conn.fetch(_PREVIOUS, projection, parts)
         before = {r["partition"]: r["offset"] for r in rows}

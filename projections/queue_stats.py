@@ -142,6 +142,17 @@ class StatRow:
         self.wait_hist = merge_hist(self.wait_hist, other.wait_hist)
 
 
+# The only events whose fold sets an attempt's `finished_at` (see `evolve._finish`).
+_ENDS_ATTEMPTS = frozenset(
+    {
+        e.ATTEMPT_FAILED,
+        e.ATTEMPT_TIMED_OUT,
+        e.TASK_SUCCEEDED,
+        e.TASK_DEAD_LETTERED,
+        e.TASK_CANCELLED,
+    }
+)
+
 StatKey = tuple[str, str, datetime]  # (tenant, queue, minute)
 
 
@@ -163,6 +174,8 @@ def fold_stats(transitions: Iterable[Transition]) -> dict[StatKey, StatRow]:
             attempt = after.current_attempt
             if attempt is not None:
                 row.wait(max(0.0, (attempt.started_at - before.ready_at).total_seconds()))
+        if ev.type not in _ENDS_ATTEMPTS:
+            continue  # no attempt finished: nothing ran to count
         ended = {a.number for a in (before.attempts if before else ()) if a.finished_at}
         for attempt in after.attempts:
             if attempt.finished_at is None or attempt.number in ended:

@@ -13,7 +13,6 @@ projector does.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,7 +37,7 @@ from projections.queue_models import apply_queue_models
 from projections.queue_settings import apply_queues, split_queues
 from projections.schedules import apply_schedules, split
 from projections.search.pg_index import DEFAULT_MAX_CHARS, search_rows, write_search
-from taskstream.domain.state import TaskState
+from taskstream.domain.state import TaskState, with_changes
 
 EVENT_COLUMNS = (
     "event_id", "task_id", "version", "type", "tenant", "occurred_at", "causation_id",
@@ -145,7 +144,7 @@ class EventApplier:
                 async with conn.transaction():
                     changed = await self._apply(conn, batch, checkpoints, fast=False, no_nul=True)
         for tid, state in changed.items():
-            self._states[tid] = dataclasses.replace(state, seen_commands=frozenset())
+            self._states[tid] = with_changes(state, seen_commands=frozenset())
             self._states.move_to_end(tid)
         while len(self._states) > self.cache_size:
             self._states.popitem(last=False)
@@ -201,7 +200,7 @@ class EventApplier:
             await apply_queues(conn, queue_events)
         # Queues, per-minute statistics: the same writes as the projector's batch (the
         # counters' change it returns is for Redis, which `replay rebuild redis` refills).
-        await apply_queue_models(conn, self.projection, result, checkpoints)
+        await apply_queue_models(conn, self.projection, result, checkpoints, counters=False)
         await save_checkpoints(conn, self.projection, checkpoints)
         return result.changed
 

@@ -105,7 +105,12 @@ async def _work(doc: dict[str, Any]) -> None:
 
 def main() -> None:
     """A worker process: `python -m projections.replay.workers '<json>'`."""
-    asyncio.run(_work(json.loads(sys.argv[1])))
+    from taskstream.gc_tuning import tune_gc
+    from taskstream.settings import Settings
+
+    doc = json.loads(sys.argv[1])
+    tune_gc(Settings(**doc["settings"]))
+    asyncio.run(_work(doc))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from streams.scheduler.workers import WorkerDirectory
 from taskstream.codec import decode, encode, encode_dict
 from taskstream.domain import commands as c
 from taskstream.domain import events as e
-from taskstream.domain.capacity import partition_share
+from taskstream.domain.capacity import process_budget
 from taskstream.domain.defaults import Defaults, GlobalDefaults
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.errors import DecodeError
@@ -284,9 +284,15 @@ class Scheduler:
             capacity = self.directory.capacity(queue) or self.settings.default_queue_capacity
             if capacity <= 0:
                 continue  # no live worker: keep the tasks here, in priority order
-            share = partition_share(
-                capacity, self.settings.partitions, self.settings.capacity_overcommit
-            )
+            # One budget for every partition this process owns: tasks hashed unevenly
+            # onto partitions must not wait for their own partition's slots while the
+            # others' stand idle (the processes' budgets still add up to the capacity).
+            room = process_budget(
+                capacity,
+                self.settings.partitions,
+                self.settings.capacity_overcommit,
+                owned=len(states),
+            ) - sum(st.inflight_count(queue) for st in states)
             gate = DispatchGate(
                 queue,
                 self.queue_directory,
@@ -296,14 +302,13 @@ class Scheduler:
                 overcommit=self.settings.capacity_overcommit,
                 epoch=epoch,
             )
-            while True:
-                # The most urgent task over the partitions with room, so a limit's few
-                # slots go by priority, not to whichever partition comes first.
+            while room > 0:
+                # The most urgent task over the owned partitions, so a limit's few slots
+                # go by priority, not to whichever partition comes first.
                 keys = [
                     (key, i)
                     for i, st in enumerate(states)
-                    if st.inflight_count(queue) < share
-                    and (key := st.peek_ready(queue, gate.allowed)) is not None
+                    if (key := st.peek_ready(queue, gate.allowed)) is not None
                 ]
                 if not keys:
                     break
@@ -311,6 +316,7 @@ class Scheduler:
                 task = st.pop_ready(queue, gate.allowed)
                 assert task is not None  # peeked just now
                 gate.took(task.tenant)
+                room -= 1
                 await self._dispatch_one(st, task, now, moment, out)
 
     async def _dispatch_one(

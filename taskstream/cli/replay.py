@@ -94,12 +94,14 @@ def rebuild(
     """
     from projections.replay.progress import Bar
     from projections.replay.targets import TargetUnavailable, resolve
+    from taskstream.gc_tuning import tune_gc
 
     try:
         fn = resolve(target.value)
     except TargetUnavailable as exc:
         fail(str(exc))
     settings = stack_settings(data_dir)
+    tune_gc(settings)
     with Bar(quiet=quiet) as bar:
         options = {"keep_old": keep_old}
         report: Any = asyncio.run(fn(settings, progress=_progress(bar), **options))
@@ -151,8 +153,10 @@ def verify(
     from projections.replay.diff import IGNORED
     from projections.replay.progress import Bar
     from projections.replay.verify import verify as run_verify
+    from taskstream.gc_tuning import tune_gc
 
     settings = stack_settings(data_dir)
+    tune_gc(settings)
     with Bar(quiet=quiet or as_json) as bar:
         report = asyncio.run(run_verify(settings, progress=_progress(bar), keep=keep))
     if as_json:

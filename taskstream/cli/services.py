@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 
 def _settings(service: str, **overrides: Any) -> Settings:
+    from taskstream.gc_tuning import tune_gc
     from taskstream.logs import configure_logging
     from taskstream.settings import Settings
 
@@ -28,6 +29,7 @@ def _settings(service: str, **overrides: Any) -> Settings:
     if overrides:
         settings = settings.model_copy(update=overrides)
     configure_logging(service, settings)
+    tune_gc(settings)
     return settings
 
 

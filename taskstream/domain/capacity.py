@@ -19,6 +19,16 @@ def partition_share(capacity: int, partitions: int, overcommit: float) -> int:
     return max(1, math.ceil(capacity * overcommit / partitions))
 
 
+def process_budget(capacity: int, partitions: int, overcommit: float, *, owned: int) -> int:
+    """In-flight limit of a scheduler process owning `owned` of `partitions` for a queue of
+    `capacity` worker slots: its partitions' shares pooled, so one busy partition may use
+    the slots its idle neighbours leave. Processes owning disjoint partitions together
+    stay within the partitions' shares summed."""
+    if not 0 <= owned <= partitions:
+        raise ValueError("owned must be between 0 and partitions")
+    return owned * partition_share(capacity, partitions, overcommit)
+
+
 def ready_key(priority: int, ready_at: float, seq: int) -> tuple[int, float, int]:
     """Sort key of a ready task: priority desc, then ready time asc, then arrival."""
     return (-priority, ready_at, seq)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from taskstream.domain import events as e
 from taskstream.domain.envelope import Envelope
-from taskstream.domain.state import Attempt, Dispatch, Status, TaskState
+from taskstream.domain.state import Attempt, Dispatch, Status, TaskState, with_changes
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -18,8 +17,10 @@ def _ts(value: str | None) -> datetime | None:
 def _finish(state: TaskState, number: int, p: dict[str, Any], outcome: str) -> tuple[Attempt, ...]:
     finished = _ts(p.get("finished_at"))
     return tuple(
-        replace(
-            a,
+        Attempt(
+            a.number,
+            a.worker,
+            a.started_at,
             finished_at=finished,
             error=p.get("error"),
             traceback=p.get("traceback") or None,
@@ -50,21 +51,71 @@ def _submitted(event_task: str, p: dict[str, Any], base: dict[str, Any]) -> Task
     )
 
 
-def _cancelled(base: TaskState, p: dict[str, Any]) -> TaskState:
-    ended = base.attempts
+def _cancelled(state: TaskState, p: dict[str, Any]) -> dict[str, Any]:
+    ended = state.attempts
     number = p.get("attempt")
     if number is not None:
         # The attempt that was running keeps what its worker said happened to it.
-        ended = _finish(base, number, p, p.get("attempt_outcome", "cancelled"))
-    return replace(
-        base,
-        status=Status.CANCELLED,
-        dispatch=None,
-        run_at=None,
-        attempts=ended,
-        cancel_requested=False,
-        cancel_reason=p.get("reason", base.cancel_reason),
-    )
+        ended = _finish(state, number, p, p.get("attempt_outcome", "cancelled"))
+    return {
+        "status": Status.CANCELLED,
+        "dispatch": None,
+        "run_at": None,
+        "attempts": ended,
+        "cancel_requested": False,
+        "cancel_reason": p.get("reason", state.cancel_reason),
+    }
+
+
+def _changes(state: TaskState, t: str, p: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """What an event of type `t` changes besides the version, time and commands seen."""
+    if t == e.TASK_READY:
+        return {"status": Status.PENDING, "run_at": None, "ready_at": at}
+    if t == e.TASK_DISPATCHED:
+        dispatched = datetime.fromisoformat(p["dispatched_at"])
+        return {"dispatch": Dispatch(p["attempt"], p["dispatch_id"], dispatched)}
+    if t == e.ATTEMPT_STARTED:
+        attempt = Attempt(p["attempt"], p["worker"], datetime.fromisoformat(p["started_at"]))
+        return {
+            "status": Status.RUNNING,
+            "dispatch": None,
+            "attempts": (*state.attempts, attempt),
+        }
+    if t in (e.ATTEMPT_FAILED, e.ATTEMPT_TIMED_OUT):
+        outcome = "failed" if t == e.ATTEMPT_FAILED else "timed_out"
+        return {
+            "status": Status.SCHEDULED,
+            "run_at": _ts(p["retry_at"]),
+            "attempts": _finish(state, p["attempt"], p, outcome),
+        }
+    if t == e.TASK_SUCCEEDED:
+        return {
+            "status": Status.SUCCEEDED,
+            "result": p.get("result"),
+            "attempts": _finish(state, p["attempt"], p, "succeeded"),
+        }
+    if t == e.TASK_DEAD_LETTERED:
+        outcome = "timed_out" if p.get("cause") in ("lease", "timeout") else "failed"
+        return {
+            "status": Status.DEAD,
+            "dispatch": None,
+            "attempts": _finish(state, p["attempt"], p, outcome),
+        }
+    if t == e.TASK_CANCEL_REQUESTED:
+        return {"cancel_requested": True, "cancel_reason": p.get("reason", "")}
+    if t == e.TASK_CANCELLED:
+        return _cancelled(state, p)
+    if t == e.TASK_REDRIVEN:
+        return {
+            "status": Status.PENDING,
+            "run_at": None,
+            "dispatch": None,
+            "result": None,
+            "attempt_base": p["attempt_base"],
+            "redrives": p["redrive"],
+            "ready_at": at,
+        }
+    raise ValueError(f"unknown event type {t!r}")
 
 
 def evolve(state: TaskState | None, event: Envelope) -> TaskState | None:
@@ -75,7 +126,7 @@ def evolve(state: TaskState | None, event: Envelope) -> TaskState | None:
         {event.causation_id} if event.causation_id else set()
     )
     if event.type == e.COMMAND_REJECTED:
-        return replace(state, seen_commands=seen) if state else None
+        return with_changes(state, seen_commands=seen) if state else None
     if event.type == e.TASK_SUBMITTED:
         if state is not None:
             raise ValueError(f"task {event.task_id} submitted twice")
@@ -94,59 +145,8 @@ def evolve(state: TaskState | None, event: Envelope) -> TaskState | None:
         raise ValueError(
             f"task {state.id}: version {event.version} does not follow {state.version}"
         )
-    base = replace(state, version=event.version, updated_at=at, seen_commands=seen)
-    t = event.type
-    if t == e.TASK_READY:
-        return replace(base, status=Status.PENDING, run_at=None, ready_at=at)
-    if t == e.TASK_DISPATCHED:
-        dispatch = Dispatch(
-            p["attempt"], p["dispatch_id"], datetime.fromisoformat(p["dispatched_at"])
-        )
-        return replace(base, dispatch=dispatch)
-    if t == e.ATTEMPT_STARTED:
-        attempt = Attempt(p["attempt"], p["worker"], datetime.fromisoformat(p["started_at"]))
-        return replace(
-            base, status=Status.RUNNING, dispatch=None, attempts=(*state.attempts, attempt)
-        )
-    if t in (e.ATTEMPT_FAILED, e.ATTEMPT_TIMED_OUT):
-        outcome = "failed" if t == e.ATTEMPT_FAILED else "timed_out"
-        return replace(
-            base,
-            status=Status.SCHEDULED,
-            run_at=_ts(p["retry_at"]),
-            attempts=_finish(state, p["attempt"], p, outcome),
-        )
-    if t == e.TASK_SUCCEEDED:
-        return replace(
-            base,
-            status=Status.SUCCEEDED,
-            result=p.get("result"),
-            attempts=_finish(state, p["attempt"], p, "succeeded"),
-        )
-    if t == e.TASK_DEAD_LETTERED:
-        outcome = "timed_out" if p.get("cause") in ("lease", "timeout") else "failed"
-        return replace(
-            base,
-            status=Status.DEAD,
-            dispatch=None,
-            attempts=_finish(state, p["attempt"], p, outcome),
-        )
-    if t == e.TASK_CANCEL_REQUESTED:
-        return replace(base, cancel_requested=True, cancel_reason=p.get("reason", ""))
-    if t == e.TASK_CANCELLED:
-        return _cancelled(base, p)
-    if t == e.TASK_REDRIVEN:
-        return replace(
-            base,
-            status=Status.PENDING,
-            run_at=None,
-            dispatch=None,
-            result=None,
-            attempt_base=p["attempt_base"],
-            redrives=p["redrive"],
-            ready_at=at,
-        )
-    raise ValueError(f"unknown event type {t!r}")
+    changes = _changes(state, event.type, p, at)
+    return with_changes(state, version=event.version, updated_at=at, seen_commands=seen, **changes)
 
 
 def fold(events: list[Envelope], state: TaskState | None = None) -> TaskState | None:

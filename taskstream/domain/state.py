@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -128,3 +128,24 @@ class TaskState:
             "cancel_requested": self.cancel_requested,
             "redrives": self.redrives,
         }
+
+
+_TASK_FIELDS = tuple(f.name for f in fields(TaskState))
+_TASK_FIELD_SET = frozenset(_TASK_FIELDS)
+_set = object.__setattr__
+
+
+def with_changes(state: TaskState, **changes: Any) -> TaskState:
+    """`dataclasses.replace(state, **changes)`, about twice as fast.
+
+    Folding is most of what the projector and a rebuild spend per event, and a frozen
+    dataclass's `__init__` sets each of its fields through `object.__setattr__` with
+    checks that a copy of an already valid state does not need.
+    """
+    if not changes.keys() <= _TASK_FIELD_SET:
+        unknown = sorted(changes.keys() - _TASK_FIELD_SET)
+        raise TypeError(f"TaskState has no field(s) {unknown}")
+    new = object.__new__(TaskState)
+    for name in _TASK_FIELDS:
+        _set(new, name, changes[name] if name in changes else getattr(state, name))
+    return new

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taskstream.domain.backoff import compute_backoff
-from taskstream.domain.capacity import partition_share, ready_key
+from taskstream.domain.capacity import partition_share, process_budget, ready_key
 
 
 @given(
@@ -59,3 +59,16 @@ def test_ready_order_is_priority_then_age(items: list[tuple[int, float, int]]) -
     ordered = sorted(items, key=lambda i: ready_key(*i))
     for a, b in itertools.pairwise(ordered):
         assert a[0] > b[0] or (a[0] == b[0] and (a[1], a[2]) <= (b[1], b[2]))
+
+
+@given(st.integers(0, 10_000), st.integers(1, 64), st.floats(1.0, 4.0), st.data())
+def test_process_budgets_pool_their_partitions_shares(
+    capacity: int, partitions: int, overcommit: float, data: st.DataObject
+) -> None:
+    cut = data.draw(st.integers(0, partitions))
+    a = process_budget(capacity, partitions, overcommit, owned=cut)
+    b = process_budget(capacity, partitions, overcommit, owned=partitions - cut)
+    assert a + b == partitions * partition_share(capacity, partitions, overcommit)
+    assert process_budget(capacity, partitions, overcommit, owned=partitions) >= capacity
+    with pytest.raises(ValueError):
+        process_budget(capacity, partitions, overcommit, owned=partitions + 1)
