@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from taskstream.codec import decode_dict
 from taskstream.domain.errors import DecodeError
-from taskstream.kafka import plain_consumer_options
+from taskstream.kafka import background_consumer_options
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class WorkersView:
     async def _follow(self) -> None:
         topic = self._settings.topic("workers")
         while True:
-            consumer = AIOKafkaConsumer(**plain_consumer_options(self._settings))
+            consumer = AIOKafkaConsumer(**background_consumer_options(self._settings))
             try:
                 await consumer.start()
                 await consumer.topics()  # loads the cluster metadata

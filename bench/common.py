@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -42,7 +43,13 @@ def save(name: str, figures: dict[str, Any]) -> Path:
     doc = {
         "benchmark": name,
         "at": stamp,
-        "machine": {"python": platform.python_version(), "cpus": _cpus()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": _cpus(),
+            # 1, 5 and 15 minute load averages when the figures were saved: 2 cores are
+            # shared, so a figure reads against how busy the machine was.
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        },
         **figures,
     }
     path = RESULTS / f"{name}-{stamp}.json"
@@ -52,8 +59,6 @@ def save(name: str, figures: dict[str, Any]) -> Path:
 
 
 def _cpus() -> int:
-    import os
-
     return os.cpu_count() or 0
 
 

@@ -67,7 +67,14 @@ class CheckpointedConsumer(ABC, Generic[ItemT, ResultT]):
     """Applies one topic to Postgres, batch by batch, until stopped."""
 
     def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, *, name: str, topic: str, group: str
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        *,
+        name: str,
+        topic: str,
+        group: str,
+        fetch_wait_ms: int | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -75,6 +82,8 @@ class CheckpointedConsumer(ABC, Generic[ItemT, ResultT]):
         self.topic = topic
         options = group_consumer_options(settings, group)
         options["max_partition_fetch_bytes"] = 4 * 1024 * 1024
+        if fetch_wait_ms is not None:
+            options["fetch_max_wait_ms"] = fetch_wait_ms
         self.consumer = AIOKafkaConsumer(**options)
         self.producer = build_producer(settings)
         self._pending: asyncio.Task[None] | None = None

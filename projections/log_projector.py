@@ -25,6 +25,8 @@ class LogProjector(CheckpointedConsumer[PositionedLine, LinesApplied]):
             name=name,
             topic=settings.topic("logs"),
             group=f"{settings.topic_prefix}.projector.{name}",
+            # Log lines reach the live tails from the API's own reader, not from here.
+            fetch_wait_ms=settings.fetch_background_wait_ms,
         )
         self.applied_lines = 0
 

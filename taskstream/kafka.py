@@ -22,6 +22,15 @@ def group_consumer_options(settings: Settings, group_id: str) -> dict[str, Any]:
     }
 
 
+def background_consumer_options(settings: Settings) -> dict[str, Any]:
+    """`plain_consumer_options` with the background long-poll (`fetch_background_wait_ms`),
+    for topics whose records may wait a fraction of a second."""
+    return {
+        **plain_consumer_options(settings),
+        "fetch_max_wait_ms": settings.fetch_background_wait_ms,
+    }
+
+
 def plain_consumer_options(settings: Settings) -> dict[str, Any]:
     """Options for a consumer without a group (manual assignment)."""
     return {

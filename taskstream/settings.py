@@ -45,7 +45,15 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         10,
         ge=1,
-        description="Fetch long-poll; the embedded broker always waits this long when idle.",
+        description="Fetch long-poll of the consumers on the task path (commands, dispatch, "
+        "events, tails); the embedded broker always waits this long when idle.",
+    )
+    fetch_background_wait_ms: int = Field(
+        200,
+        ge=1,
+        description="Fetch long-poll of the consumers off the task path (worker heartbeats, "
+        "queue settings, cancel notices, log lines): each idle consumer asks the broker "
+        "1000/this times a second, and the broker's CPU goes with it.",
     )
 
     # Auth.

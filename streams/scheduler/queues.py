@@ -26,7 +26,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from taskstream.codec import decode_dict
 from taskstream.domain.errors import DecodeError
 from taskstream.domain.queue_model import QueueSettings
-from taskstream.kafka import plain_consumer_options
+from taskstream.kafka import background_consumer_options
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class QueueDirectory:
     async def _follow(self) -> None:
         tp = TopicPartition(self._settings.topic("queues"), 0)
         while True:
-            consumer = AIOKafkaConsumer(**plain_consumer_options(self._settings))
+            consumer = AIOKafkaConsumer(**background_consumer_options(self._settings))
             try:
                 await consumer.start()
                 consumer.assign([tp])

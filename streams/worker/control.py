@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from taskstream.codec import decode_dict
 from taskstream.domain.errors import DecodeError
-from taskstream.kafka import plain_consumer_options
+from taskstream.kafka import background_consumer_options
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,6 @@ log = logging.getLogger(__name__)
 OnCancel = Callable[[str, int], None]
 OnRefused = Callable[[str], None]  # the refused start command's id
 
-# Cancels need not be instant: a longer long-poll than the dispatch consumers' keeps an
-# idle worker from asking the broker a hundred times a second.
-_FETCH_WAIT_MS = 200
 _RETRY_SECONDS = 1.0
 
 
@@ -89,8 +86,9 @@ class ControlFollower:
 
     async def start(self) -> None:
         """Assign every partition of the control topic, from its beginning, and follow it."""
-        options = {**plain_consumer_options(self._settings), "fetch_max_wait_ms": _FETCH_WAIT_MS}
-        self._consumer = AIOKafkaConsumer(**options)
+        # Cancels need not be instant: the background long-poll keeps an idle worker
+        # from asking the broker a hundred times a second.
+        self._consumer = AIOKafkaConsumer(**background_consumer_options(self._settings))
         await self._consumer.start()
         # Every topic has `partitions` partitions (see taskstream/topics.py).
         parts = [TopicPartition(self._topic, p) for p in range(self._settings.partitions)]
