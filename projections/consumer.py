@@ -5,6 +5,8 @@ partition is sought to its checkpoint + 1, and every batch is applied with its n
 checkpoints in one transaction. Decoding the next batch overlaps the current batch's
 transaction. Offsets are also committed to Kafka after each batch, for observability.
 A subclass says how to decode one record, apply a batch, and observe what it did.
+Records Postgres refuses go to the dead-letter topic and the rest of their batch is
+applied (`projections/refusals.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -21,6 +23,7 @@ from aiokafka.errors import KafkaError
 
 from projections import metrics as m
 from projections.postgres import load_checkpoints
+from projections.refusals import Placed, TooManyRefused, apply_isolating
 from taskstream.codec import encode_dict
 from taskstream.domain.errors import DecodeError
 from taskstream.kafka import group_consumer_options
@@ -30,13 +33,6 @@ from taskstream.settings import Settings
 log = logging.getLogger(__name__)
 
 RETRYABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
-class Placed(Protocol):
-    """An item that knows the partition it was read from."""
-
-    @property
-    def partition(self) -> int: ...
 
 
 ItemT = TypeVar("ItemT", bound=Placed)
@@ -50,6 +46,7 @@ class Prepared(Generic[ItemT]):
     items: list[ItemT] = field(default_factory=list)
     checkpoints: dict[int, int] = field(default_factory=dict)
     deadletters: list[asyncio.Future[Any]] = field(default_factory=list)
+    records: dict[tuple[int, int], Any] = field(default_factory=dict)  # (partition, offset)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -196,11 +193,19 @@ class CheckpointedConsumer(ABC, Generic[ItemT, ResultT]):
                     out.deadletters.append(self._deadletter(tp, record, exc))
                     continue
                 out.items.append(item)
+                out.records[tp.partition, record.offset] = record
         return out
 
-    def _deadletter(self, tp: TopicPartition, record: Any, exc: DecodeError) -> asyncio.Future[Any]:
+    def _deadletter(
+        self,
+        tp: TopicPartition,
+        record: Any,
+        exc: BaseException,
+        *,
+        what: str = "undecodable record",
+    ) -> asyncio.Future[Any]:
         log.error(
-            "undecodable record",
+            what,
             extra={
                 "topic": tp.topic,
                 "partition": tp.partition,
@@ -208,7 +213,7 @@ class CheckpointedConsumer(ABC, Generic[ItemT, ResultT]):
                 "error": str(exc),
             },
         )
-        m.UNDECODABLE.inc()
+        (m.UNDECODABLE if isinstance(exc, DecodeError) else m.REFUSED).inc()
         doc = {
             "source_topic": tp.topic,
             "partition": tp.partition,
@@ -235,11 +240,23 @@ class CheckpointedConsumer(ABC, Generic[ItemT, ResultT]):
         if not checkpoints:
             return
         delay = 0.1
+
+        async def set_aside(item: ItemT, exc: BaseException) -> None:
+            record = prepared.records[item.partition, item.offset]
+            tp = TopicPartition(self.topic, item.partition)
+            await self._deadletter(tp, record, exc, what="record refused by Postgres")
+
         while True:
             try:
-                applied = await self.apply(items, checkpoints)
+                done = await apply_isolating(
+                    self.apply,
+                    items,
+                    checkpoints,
+                    refused_max=self.settings.projector_refused_max,
+                    on_refused=set_aside,
+                )
                 break
-            except RETRYABLE as exc:
+            except (*RETRYABLE, TooManyRefused) as exc:
                 m.APPLY_FAILURES.inc()
                 if self._stopping or stop.is_set():
                     # Nothing was committed; the next owner starts from the checkpoint.
@@ -251,7 +268,8 @@ class CheckpointedConsumer(ABC, Generic[ItemT, ResultT]):
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        self.observe(items, applied)
+        for part, applied in done:
+            self.observe(part, applied)
         await self._commit_kafka(checkpoints)
 
     async def _commit_kafka(self, checkpoints: dict[int, int]) -> None:

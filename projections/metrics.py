@@ -14,6 +14,10 @@ FOLD_ERRORS = Counter(
 UNDECODABLE = Counter(
     "taskstream_projector_undecodable_total", "Records sent to the dead-letter topic"
 )
+REFUSED = Counter(
+    "taskstream_projector_refused_total",
+    "Records Postgres refused, sent to the dead-letter topic so their partition flows on",
+)
 SANITIZED = Counter(
     "taskstream_projector_sanitized_batches_total",
     "Batches stored with U+0000 replaced (Postgres cannot hold it)",

@@ -163,6 +163,13 @@ class Settings(BaseSettings):
     # Projector.
     projector_batch_size: int = Field(5000, ge=1, description="Events per projector batch.")
     projector_batch_wait_ms: int = Field(50, ge=0, description="Wait to fill a batch.")
+    projector_refused_max: int = Field(
+        10,
+        ge=0,
+        description="Records of one batch Postgres may refuse (each goes to the dead-letter "
+        "topic, the rest is applied); with more, the fault is taken to be elsewhere and the "
+        "whole batch is retried.",
+    )
 
     # Search (docs/search.md): Postgres full text unless an Elasticsearch URL is set.
     search_q_max_chars: int = Field(

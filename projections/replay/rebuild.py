@@ -27,6 +27,7 @@ from projections.logs import PROJECTION as LOGS_PROJECTION
 from projections.logs import PositionedLine, decode_line
 from projections.postgres import Positioned
 from projections.projector import decode_event
+from projections.refusals import apply_isolating
 from projections.replay import schema as sc
 from projections.replay.apply import EventApplier, apply_lines
 from projections.replay.config import ReplaySettings
@@ -70,6 +71,7 @@ class Stream:
     reader: PartitionReader
     done: dict[int, int] = field(default_factory=dict)  # last applied offset per partition
     undecodable: int = 0
+    refused: int = 0  # records Postgres refused (the live projector dead-lettered them)
     applied: int = 0
 
 
@@ -81,6 +83,7 @@ class RebuildReport:
     events: int = 0
     lines: int = 0
     undecodable: int = 0
+    refused: int = 0
     fold_errors: int = 0
     seconds: float = 0.0
     switched: bool = False
@@ -258,10 +261,28 @@ class Replayer:
     async def _apply_on(
         self, s: Stream, conn: asyncpg.Connection, items: list[Any], ckpts: dict[int, int]
     ) -> None:
-        if s.name == "events":
-            await self.applier.apply(conn, items, ckpts)
-        else:
-            await apply_lines(conn, s.projection, items, ckpts)
+        async def apply(part: list[Any], checkpoints: dict[int, int]) -> None:
+            if s.name == "events":
+                await self.applier.apply(conn, part, checkpoints)
+            else:
+                await apply_lines(conn, s.projection, part, checkpoints)
+
+        async def set_aside(item: Any, exc: BaseException) -> None:
+            # As the live projector does: it sent the record to the dead-letter topic.
+            s.refused += 1
+            log.warning(
+                "record refused by Postgres; skipped",
+                extra={"topic": s.name, "partition": item.partition, "offset": item.offset,
+                       "error": repr(exc)},
+            )  # fmt: skip
+
+        await apply_isolating(
+            apply,
+            items,
+            ckpts,
+            refused_max=self.settings.projector_refused_max,
+            on_refused=set_aside,
+        )
 
     def report(self) -> RebuildReport:
         """What was replayed so far (records covered by the shadow's checkpoints, so the
@@ -272,6 +293,7 @@ class Replayer:
             events=covered.get("events", 0),
             lines=covered.get("logs", 0),
             undecodable=sum(s.undecodable for s in self.streams),
+            refused=sum(s.refused for s in self.streams),
             fold_errors=self.applier.fold_errors,
             seconds=time.monotonic() - self.started,
             checkpoints={s.projection: dict(s.done) for s in self.streams},

@@ -65,6 +65,7 @@ async def run_workers(r: Replayer, targets: dict[str, dict[int, int]], workers: 
             r.applier.fold_errors += counts["fold_errors"]
             for s in r.streams:
                 s.undecodable += counts["undecodable"].get(s.name, 0)
+                s.refused += counts["refused"].get(s.name, 0)
     finally:
         for proc in procs:
             if proc.returncode is None:
@@ -96,6 +97,7 @@ async def _work(doc: dict[str, Any]) -> None:
         await r.catch_up(r.shadow, targets)
         counts = {
             "undecodable": {s.name: s.undecodable for s in r.streams},
+            "refused": {s.name: s.refused for s in r.streams},
             "fold_errors": r.applier.fold_errors,
         }
         print(json.dumps(counts), flush=True)

@@ -125,10 +125,11 @@ def _print_rebuild(report: Any) -> None:
     )
     if report.kept:
         console.print(f"left in place (not rebuilt here): {', '.join(report.kept)}")
-    if report.undecodable or report.fold_errors:
+    if report.undecodable or report.refused or report.fold_errors:
         console.print(
-            f"[yellow]{report.undecodable} undecodable records skipped (already dead-lettered), "
-            f"{report.fold_errors} events that do not fold (as in the live model)[/]"
+            f"[yellow]{report.undecodable} undecodable and {report.refused} refused records "
+            f"skipped (the projector dead-lettered them), {report.fold_errors} events that "
+            "do not fold (as in the live model)[/]"
         )
     if report.old_schema:
         console.print(f"old tables kept in schema {report.old_schema}")

@@ -158,6 +158,60 @@ async def test_projector_applies_the_log_and_resumes_from_its_checkpoints(
         await pool.close()
 
 
+async def test_records_postgres_refuses_are_dead_lettered_and_the_rest_applied(
+    settings: Settings,
+) -> None:
+    """A record that decodes but that Postgres refuses (here a version beyond `integer`)
+    must not stall its partition: it goes to the dead-letter topic with the refusal, the
+    rest of its batch is applied, and a rebuild from the log skips it the same way."""
+    from projections.replay.rebuild import Replayer
+
+    good = stream(150, seed=34)
+    poison = [
+        Envelope(
+            event_id=f"poison-{i}",
+            type="task.dispatched",
+            task_id=f"poison-task-{i}",
+            version=2**31 + i,
+            occurred_at=good[0].occurred_at,
+            payload={"attempt": 1, "dispatch_id": "d", "dispatched_at": "2025-01-01T00:00:00Z"},
+        )
+        for i in range(3)
+    ]
+    mixed = [*good[:40], poison[0], *good[40:90], *poison[1:], *good[90:]]
+    await produce(settings, mixed)
+    stop = asyncio.Event()
+    running = asyncio.create_task(serve(settings, stop, ProjectorSettings()))
+    pool = await asyncpg.create_pool(settings.postgres_dsn, min_size=1, max_size=2)
+    try:
+        await eventually(lambda: pool.fetchval("SELECT to_regclass('projection_checkpoints')"))
+        await eventually(caught_up(pool, len(mixed)))
+        stop.set()
+        await asyncio.wait_for(running, 30)
+        await assert_read_model(pool, good)
+
+        dead = await deadletters(settings)
+        assert sorted(d["value"] for d in dead) == sorted(encode(p).decode() for p in poison)
+        assert all("out of range" in d["error"] for d in dead), dead
+        assert {d["source_topic"] for d in dead} == {settings.topic("events")}
+
+        replayer = Replayer(settings, f"refused_{uuid.uuid4().hex[:8]}")
+        try:
+            await replayer.open()
+            await replayer.bulk(replayer.head_targets())
+            report = replayer.report()
+        finally:
+            await replayer.close()
+        assert report.refused == len(poison)
+        assert report.events == len(mixed)
+        rebuilt = await pool.fetchval(f'SELECT count(*) FROM "{report.schema}".task_events')
+        assert rebuilt == len(good)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+        await pool.close()
+
+
 async def test_members_joining_and_leaving_keep_the_read_model_exact(settings: Settings) -> None:
     events = stream(400, seed=33)
     third = len(events) // 3
