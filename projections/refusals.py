@@ -43,8 +43,10 @@ class TooManyRefused(Exception):
 def refused(exc: BaseException) -> bool:
     """True if `exc` says Postgres (or the driver, encoding a value) refused what a batch
     holds, so applying it again would fail again; False for failures that pass."""
-    if isinstance(exc, asyncpg.exceptions._base.DataError):
-        return True  # the driver cannot encode a value (`InterfaceError`, `ValueError`)
+    if isinstance(exc, asyncpg.exceptions._base.DataError | OverflowError):
+        # The driver cannot encode a value: `DataError` from a statement's arguments,
+        # a bare `OverflowError` from binary COPY (an integer beyond its column's type).
+        return True
     if isinstance(exc, asyncpg.PostgresError):
         state = str(getattr(exc, "sqlstate", "") or "")
         return state[:2] not in _PASSING_CLASSES and state != _LOCK_NOT_AVAILABLE

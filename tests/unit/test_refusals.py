@@ -109,6 +109,7 @@ async def test_failures_that_pass_are_not_split() -> None:
         (asyncpg.exceptions.AdminShutdownError("x"), False),
         (asyncpg.exceptions.TooManyConnectionsError("x"), False),
         (asyncpg.exceptions.LockNotAvailableError("x"), False),
+        (OverflowError("value out of int32 range"), True),
         (ConnectionResetError(), False),
         (TimeoutError(), False),
     ],
