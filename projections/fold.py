@@ -42,6 +42,7 @@ def fold_extras(state: TaskState) -> dict[str, Any]:
         "cancel_reason": state.cancel_reason,
         "attempt_base": state.attempt_base,
         "ready_at": state.ready_at.isoformat() if state.ready_at else None,
+        "not_before": state.not_before.isoformat() if state.not_before else None,
     }
 
 
@@ -95,6 +96,7 @@ def state_from_dict(data: Mapping[str, Any], extras: Mapping[str, Any] | None = 
         attempt_base=int(extras.get("attempt_base") or 0),
         redrives=int(data.get("redrives") or 0),
         ready_at=_ts(extras.get("ready_at")),
+        not_before=_ts(extras.get("not_before")),
     )
 
 

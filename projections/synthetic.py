@@ -48,9 +48,16 @@ class _Life:
         return cmd
 
     def fire(self, kind: str, attempt: int = 0) -> None:
+        payload: dict[str, Any] = {"kind": kind, "attempt": attempt}
         if kind == "run_at" and self.state is not None and self.state.run_at is not None:
-            self.now = max(self.now, self.state.run_at)
-        self.command(c.FIRE_TIMER, {"kind": kind, "attempt": attempt})
+            if self.rng.random() < 0.5:
+                # Fired ahead of the time, as the scheduler does with a timer lead: the
+                # command lands 1 ms to 2 s after this, within the lead.
+                self.now = max(self.now, self.state.run_at - timedelta(milliseconds=2100))
+                payload["lead_ms"] = 2100
+            else:
+                self.now = max(self.now, self.state.run_at)
+        self.command(c.FIRE_TIMER, payload)
 
     def run(self) -> None:
         rng = self.rng

@@ -90,7 +90,11 @@ class Scheduler:
             max_attempts=settings.default_max_attempts,
             timeout_seconds=settings.default_timeout_seconds,
         )
-        self.timing = Timing(settings.dispatch_timeout_seconds, settings.lease_seconds)
+        self.timing = Timing(
+            settings.dispatch_timeout_seconds,
+            settings.lease_seconds,
+            timer_lead=settings.timer_lead_ms / 1000,
+        )
         self.partitions: dict[int, PartitionState] = {}
         self._rebuilds: dict[int, asyncio.Task[PartitionState]] = {}
         self._queues: set[str] = set()
@@ -264,7 +268,11 @@ class Scheduler:
                         task_id=timer.task_id,
                         occurred_at=moment,
                         tenant=state.tenant,
-                        payload={"kind": timer.kind, "attempt": timer.attempt},
+                        payload={
+                            "kind": timer.kind,
+                            "attempt": timer.attempt,
+                            "lead_ms": self.settings.timer_lead_ms,
+                        },
                     )
                     events = decide(state, cmd, moment, policy=self.policy, draw=self.draw())
                     if events:

@@ -23,6 +23,8 @@ class Timing:
 
     dispatch_timeout: float
     lease: float
+    # `run_at` timers fire this much early: the dispatch travels while the time comes.
+    timer_lead: float = 0.0
 
 
 @dataclass(order=True, frozen=True, slots=True)
@@ -101,7 +103,7 @@ class PartitionState:
             self.inflight[queue][tenant].discard(tid)
         scheduled = new.status is Status.SCHEDULED and new.run_at is not None
         if scheduled and new.run_at is not None and (old is None or old.run_at != new.run_at):
-            self._timer(new.run_at.timestamp(), tid, "run_at", 0)
+            self._timer(new.run_at.timestamp() - self.timing.timer_lead, tid, "run_at", 0)
         d = new.dispatch
         if d is not None and (old is None or old.dispatch != d):
             self._timer(

@@ -71,4 +71,6 @@ def dispatch_record(settings: Settings, task: TaskState, event: Envelope) -> Out
         "dispatched_at": event.payload["dispatched_at"],
         "correlation_id": task.correlation_id,
     }
+    if task.not_before is not None:
+        record["not_before"] = task.not_before.isoformat()
     return (settings.dispatch_topic(task.queue), task.id.encode(), encode_dict(record), None)

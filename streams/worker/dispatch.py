@@ -27,6 +27,8 @@ class Dispatch(BaseModel):
     timeout_seconds: float = Field(gt=0)
     dispatched_at: AwareDatetime
     correlation_id: str | None = None
+    # Dispatched ahead of its run_at: the attempt starts no sooner than this.
+    not_before: AwareDatetime | None = None
 
 
 def parse_dispatch(raw: bytes | None) -> Dispatch:
@@ -49,6 +51,13 @@ def deadletter_record(
         "error": error,
         "value": (raw or b"").decode("utf-8", errors="replace"),
     }
+
+
+def hold_seconds(dispatch: Dispatch, now: datetime) -> float:
+    """How long to hold the start of a dispatch made ahead of its time (0: start now)."""
+    if dispatch.not_before is None:
+        return 0.0
+    return max(0.0, (dispatch.not_before - now).total_seconds())
 
 
 def dispatch_age(dispatch: Dispatch, now: datetime) -> float:

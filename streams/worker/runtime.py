@@ -28,7 +28,13 @@ from aiokafka import ConsumerRecord, TopicPartition
 from streams.worker.config import WorkerSettings
 from streams.worker.consumer import QueueConsumer
 from streams.worker.control import ControlFollower
-from streams.worker.dispatch import Dispatch, deadletter_record, dispatch_age, parse_dispatch
+from streams.worker.dispatch import (
+    Dispatch,
+    deadletter_record,
+    dispatch_age,
+    hold_seconds,
+    parse_dispatch,
+)
 from streams.worker.execution import AttemptRunner, LogLimits, Running
 from streams.worker.heartbeat import AttemptBeats, WorkerHeartbeat, WorkerIdentity
 from streams.worker.logsink import LogShipper, install_task_log_handler, remove_task_log_handler
@@ -207,6 +213,9 @@ class Worker:
                 return
             # The handler starts while the start report is on its way (the producer keeps
             # one task's reports in order); the offset commits once the broker has it.
+            hold = hold_seconds(dispatch, datetime.now(UTC))
+            if hold > 0:
+                await asyncio.sleep(hold)  # dispatched ahead of its run_at
             running = Running(dispatch, start_id=new_id())
             acked = await self._reporter.start(dispatch, running.start_id)
             acked.add_done_callback(lambda f: self._start_written(f, qc, tp, record.offset))

@@ -131,6 +131,9 @@ class FireTimer(_Payload):
 
     kind: str = Field(pattern=r"^(run_at|dispatch|lease|timeout)$")
     attempt: int = 0
+    # A `run_at` timer may fire this long before the time: the task is made ready and
+    # dispatched ahead, and its worker holds the start until the time (`not_before`).
+    lead_ms: int = Field(0, ge=0, le=60_000)
 
 
 class DispatchTask(_Payload):

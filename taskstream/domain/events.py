@@ -5,7 +5,8 @@ Payload fields per type (timestamps are ISO 8601 UTC strings):
 - `task.submitted`: the SubmitTask fields with omitted ones resolved, `status` (`pending`
   or `scheduled`), `run_at`, and `defaults`: `{field: "type" | "global"}` for each field
   the submit omitted (absent from records written before defaults were resolved here).
-- `task.ready`: `{}` — a scheduled task's time came.
+- `task.ready`: `{}` — a scheduled task's time came; `{not_before}` when its timer fired
+  ahead of the time (the worker holds the start until then).
 - `task.dispatched`: `attempt`, `dispatch_id`, `dispatched_at`.
 - `attempt.started`: `attempt`, `worker`, `started_at`.
 - `attempt.failed`: `attempt`, `worker`, `error`, `traceback`, `finished_at`, `retry_at`,

@@ -70,7 +70,12 @@ def _cancelled(state: TaskState, p: dict[str, Any]) -> dict[str, Any]:
 def _changes(state: TaskState, t: str, p: dict[str, Any], at: datetime) -> dict[str, Any]:
     """What an event of type `t` changes besides the version, time and commands seen."""
     if t == e.TASK_READY:
-        return {"status": Status.PENDING, "run_at": None, "ready_at": at}
+        return {
+            "status": Status.PENDING,
+            "run_at": None,
+            "ready_at": at,
+            "not_before": _ts(p.get("not_before")),
+        }
     if t == e.TASK_DISPATCHED:
         dispatched = datetime.fromisoformat(p["dispatched_at"])
         return {"dispatch": Dispatch(p["attempt"], p["dispatch_id"], dispatched)}
@@ -80,6 +85,7 @@ def _changes(state: TaskState, t: str, p: dict[str, Any], at: datetime) -> dict[
             "status": Status.RUNNING,
             "dispatch": None,
             "attempts": (*state.attempts, attempt),
+            "not_before": None,
         }
     if t in (e.ATTEMPT_FAILED, e.ATTEMPT_TIMED_OUT):
         outcome = "failed" if t == e.ATTEMPT_FAILED else "timed_out"
@@ -114,6 +120,7 @@ def _changes(state: TaskState, t: str, p: dict[str, Any], at: datetime) -> dict[
             "attempt_base": p["attempt_base"],
             "redrives": p["redrive"],
             "ready_at": at,
+            "not_before": None,
         }
     raise ValueError(f"unknown event type {t!r}")
 

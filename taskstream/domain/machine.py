@@ -166,9 +166,14 @@ def _fire_timer(
 ) -> list[Envelope]:
     # Timers are checked against the state: a timer that no longer applies does nothing.
     if body.kind == "run_at":
-        if state.status is Status.SCHEDULED and state.run_at is not None and state.run_at <= now:
-            return [next_event(state, cmd, e.TASK_READY, {}, now)]
-        return []
+        run_at = state.run_at
+        if state.status is not Status.SCHEDULED or run_at is None:
+            return []
+        if run_at - timedelta(milliseconds=body.lead_ms) > now:
+            return []
+        # Fired ahead of its time: the start waits for it on the worker.
+        ahead = {"not_before": run_at.isoformat()} if run_at > now else {}
+        return [next_event(state, cmd, e.TASK_READY, ahead, now)]
     if body.kind == "dispatch":
         d = state.dispatch
         if state.status is Status.PENDING and d is not None and d.attempt == body.attempt:

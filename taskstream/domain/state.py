@@ -88,6 +88,8 @@ class TaskState:
     redrives: int = 0
     # When the task last became ready (pending, undispatched): queue wait starts here.
     ready_at: datetime | None = None
+    # A task made ready ahead of its `run_at` (see `FireTimer.lead_ms`) starts no sooner.
+    not_before: datetime | None = None
     seen_commands: frozenset[str] = field(default_factory=frozenset)
 
     @property
