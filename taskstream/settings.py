@@ -123,13 +123,14 @@ class Settings(BaseSettings):
     # Scheduler.
     scheduler_tick_seconds: float = Field(0.02, gt=0, description="Timer resolution.")
     timer_lead_ms: int = Field(
-        100,
+        50,
         ge=0,
         le=60_000,
         description="A delayed task (or a retry's backoff) is made ready and dispatched this "
-        "long before its time; the worker holds the start until the time, so the dispatch's "
-        "way to a worker does not make it late. The task shows `pending` that much early "
-        "and holds a worker slot while it waits. 0 dispatches at the time.",
+        "long before its time; the worker holds the start until the time (without taking "
+        "one of its slots), so the dispatch's way to a worker does not make it late. The "
+        "task shows `pending` that much early and counts against its queue's in-flight "
+        "budget while it waits. 0 dispatches at the time.",
     )
     scheduler_batch_size: int = Field(1000, ge=1, description="Commands taken per batch.")
     capacity_overcommit: float = Field(

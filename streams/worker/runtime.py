@@ -215,7 +215,7 @@ class Worker:
             # one task's reports in order); the offset commits once the broker has it.
             hold = hold_seconds(dispatch, datetime.now(UTC))
             if hold > 0:
-                await asyncio.sleep(hold)  # dispatched ahead of its run_at
+                await self._hold(hold)  # dispatched ahead of its run_at
             running = Running(dispatch, start_id=new_id())
             acked = await self._reporter.start(dispatch, running.start_id)
             acked.add_done_callback(lambda f: self._start_written(f, qc, tp, record.offset))
@@ -231,6 +231,19 @@ class Worker:
         finally:
             self._slots.release()
             self.metrics.busy.set(self._slots.used)
+
+    async def _hold(self, seconds: float) -> None:
+        """Wait `seconds` for a start time without occupying a slot, then take one back
+        (waiting for it if the worker is full then: concurrency is never exceeded)."""
+        self._slots.release()
+        taken = False
+        try:
+            await asyncio.sleep(seconds)
+            while not (taken := self._slots.try_take()):
+                await self._slots.wait_free(1.0)
+        finally:
+            if not taken:
+                self._slots.force_take()  # cancelled: the caller's `finally` gives it back
 
     def _start_written(
         self, fut: asyncio.Future[object], qc: QueueConsumer, tp: TopicPartition, offset: int

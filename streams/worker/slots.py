@@ -26,6 +26,10 @@ class Slots:
         self.used += 1
         return True
 
+    def force_take(self) -> None:
+        """Count a slot as taken even when none is free (to balance a `release` due)."""
+        self.used += 1
+
     def release(self) -> None:
         """Give a slot back."""
         self.used -= 1

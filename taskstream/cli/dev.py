@@ -55,7 +55,10 @@ def dev(
         typer.Option(help="Services to run: api,scheduler,worker,projector (all); '' or none."),
     ] = None,
     api_port: Annotated[
-        int | None, typer.Option(help="API port (default: 8000 when free, else any free port).")
+        int | None,
+        typer.Option(
+            min=0, help="API port (default: 8000 when free, else any free port; 0: any free port)."
+        ),
     ] = None,
     worker_concurrency: Annotated[
         int | None, typer.Option(min=1, help="Attempts the worker runs at once (default: 32).")

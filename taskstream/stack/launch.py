@@ -37,8 +37,11 @@ class LaunchedStack:
         env = {**os.environ, **self.env}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         cmd = [sys.executable, "-m", "taskstream", "dev", "--data-dir", str(self.data_dir)]
+        # Test and benchmark stacks take any free port: two of them starting at once
+        # (or one beside `make dev`) would otherwise both go for 8000.
+        port = [] if any(a.startswith("--api-port") for a in self.args) else ["--api-port", "0"]
         self.proc = subprocess.Popen(
-            [*cmd, *self.args],
+            [*cmd, *port, *self.args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -224,6 +224,8 @@ class Supervisor:
 
     def _api_port(self) -> int:
         wanted = self.options.api_port
+        if wanted == 0:
+            return free_port()  # any free port, 8000 not even tried
         if wanted is not None:
             if "api" in self.options.services and not port_is_free(wanted):
                 raise StackError(f"--api-port {wanted} is already in use on {LOOPBACK}")
