@@ -35,7 +35,7 @@ from taskstream.domain.errors import DecodeError
 from taskstream.domain.machine import RetryPolicy, decide, reject
 from taskstream.domain.queue_model import QUEUE_COMMANDS, QueueState, is_queue
 from taskstream.domain.schedule_model import SCHEDULE_COMMANDS, is_schedule
-from taskstream.domain.state import TaskState
+from taskstream.domain.state import Status, TaskState
 from taskstream.producer import new_id
 from taskstream.settings import Settings
 from taskstream.topics import ensure_topics
@@ -277,6 +277,10 @@ class Scheduler:
                     events = decide(state, cmd, moment, policy=self.policy, draw=self.draw())
                     if events:
                         TIMERS_FIRED.labels(timer.kind).inc()
+                    elif timer.kind == "run_at" and state.status is Status.SCHEDULED:
+                        # Popped a hair before `decide` agrees (float seconds here,
+                        # microseconds there): nothing else would ever fire it.
+                        st.rearm_run_at(state, now)
                     self._append(st, events, now, out)
             await self._dispatch(states, now, moment, out)
             futures = await self._enqueue(out)

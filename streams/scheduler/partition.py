@@ -122,6 +122,12 @@ class PartitionState:
         else:
             self.leases.pop(tid, None)
 
+    def rearm_run_at(self, state: TaskState, now: float) -> None:
+        """Arm `state`'s `run_at` timer again, 1 ms from `now` at the earliest."""
+        if state.run_at is not None:
+            due = state.run_at.timestamp() - self.timing.timer_lead
+            self._timer(max(due, now + 0.001), state.id, "run_at", 0)
+
     def extend_lease(self, task_id: str, attempt: int, now: float) -> None:
         """A heartbeat: push the running attempt's lease deadline out."""
         state = self.tasks.get(task_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from streams.scheduler.partition import PartitionState, Timing
@@ -97,3 +98,23 @@ def test_the_scheduler_places_run_at_timers_ahead_by_the_lead() -> None:
         ps.apply(event, T0.timestamp())
     assert ps.next_due() == RUN_AT.timestamp() - 0.1
     assert state.run_at == RUN_AT
+
+
+async def test_a_run_at_timer_popped_before_decide_agrees_is_armed_again() -> None:
+    from tests.unit.test_scheduler_control import _engine, _send
+
+    engine, _ = _engine()
+    run_at = datetime.fromtimestamp(engine.clock(), UTC) + timedelta(seconds=10)
+    await _send(engine, "task.submit", {"type": "x", "run_at": run_at.isoformat()}, 1)
+    st = engine.partitions[0]
+    due = st.next_due()
+    assert due is not None
+    # The clock reads a microsecond short of what `decide` needs (float rounding).
+    engine.clock = lambda: due - 1e-6
+    st.timers[0] = dataclasses.replace(st.timers[0], due=due - 1e-6)  # still the heap's top
+    await engine.tick()
+    assert st.tasks["t1"].status is Status.SCHEDULED
+    assert st.next_due() is not None  # armed again, not lost
+    engine.clock = lambda: due + 0.01
+    await engine.tick()
+    assert st.tasks["t1"].status is not Status.SCHEDULED
