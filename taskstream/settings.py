@@ -250,6 +250,12 @@ class Settings(BaseSettings):
         "services and the rebuild (CPython's default is 700, which costs the fold most of "
         "its CPU on a large heap); 0 leaves CPython's setting.",
     )
+    gc_pause_warn_ms: float = Field(
+        50.0,
+        gt=0,
+        description="A garbage collection pausing a service this long is logged (every "
+        "pause is in the `taskstream_gc_pause_seconds` histogram).",
+    )
 
     # Logging.
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
