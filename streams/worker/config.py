@@ -26,6 +26,13 @@ class WorkerSettings(BaseSettings):
         description="Skip a dispatch older than dispatch_timeout_seconds plus the margin: the "
         "scheduler has re-dispatched it, so its start would be rejected as stale.",
     )
+    worker_remembered_dispatches: int = Field(
+        10_000,
+        ge=0,
+        description="Dispatch ids this worker remembers having taken, to skip a record the "
+        "broker delivers again (after a group rebalance, before its offset was committed) "
+        "instead of running the attempt twice; 0 remembers none.",
+    )
     worker_stale_dispatch_margin_seconds: float = Field(
         60.0, ge=0, description="Clock-skew allowance of the stale-dispatch check."
     )

@@ -50,6 +50,11 @@ class WorkerMetrics:
             "Dispatch records skipped because the scheduler had re-dispatched them.",
             registry=self.registry,
         )
+        self.skipped_redelivered = Counter(
+            "taskstream_worker_dispatches_skipped_redelivered",
+            "Dispatch records delivered again that this worker had already taken.",
+            registry=self.registry,
+        )
 
     def serve(self, port: int, host: str) -> None:
         """Expose `/metrics` on `host:port` (a daemon thread)."""

@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -90,6 +91,8 @@ class Worker:
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="taskstream-task")
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[Running] = set()
+        # Dispatch ids taken by this process, oldest first (see `_accept`).
+        self._taken: OrderedDict[str, None] = OrderedDict()
 
     async def run(self) -> int:
         """Run until a signal (or a fatal error); the process exit code."""
@@ -269,6 +272,16 @@ class Worker:
             await self._producer.flush()
             self.metrics.deadlettered.inc()
             return None
+        if dispatch.dispatch_id in self._taken:
+            # Delivered again (a rebalance came before its offset was committed): this
+            # process took it already, so running it again would only duplicate it.
+            log.info(
+                "skipping a dispatch this worker already took",
+                extra={"task_id": dispatch.task_id, "attempt": dispatch.attempt},
+            )
+            self.metrics.skipped_redelivered.inc()
+            return None
+        self._remember(dispatch.dispatch_id)
         age = dispatch_age(dispatch, datetime.now(UTC))
         limit = (
             self._settings.dispatch_timeout_seconds
@@ -284,6 +297,14 @@ class Worker:
             self.metrics.skipped_stale.inc()
             return None
         return dispatch
+
+    def _remember(self, dispatch_id: str) -> None:
+        limit = self._wsettings.worker_remembered_dispatches
+        if limit <= 0:
+            return
+        self._taken[dispatch_id] = None
+        while len(self._taken) > limit:
+            self._taken.popitem(last=False)
 
     async def _shutdown(self) -> None:
         log.info("worker stopping", extra={"running": len(self._running)})
