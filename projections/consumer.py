@@ -46,7 +46,7 @@ class Prepared(Generic[ItemT]):
     items: list[ItemT] = field(default_factory=list)
     checkpoints: dict[int, int] = field(default_factory=dict)
     deadletters: list[asyncio.Future[Any]] = field(default_factory=list)
-    records: dict[tuple[int, int], Any] = field(default_factory=dict)  # (partition, offset)
+    fetched: dict[TopicPartition, list[Any]] = field(default_factory=dict)  # raw records
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -183,7 +183,7 @@ class CheckpointedConsumer(ABC, Generic[ItemT, ResultT]):
                 delay = min(delay * 2, 5.0)
 
     def _prepare(self, fetched: dict[TopicPartition, list[Any]]) -> Prepared[ItemT]:
-        out: Prepared[ItemT] = Prepared()
+        out: Prepared[ItemT] = Prepared(fetched=fetched)
         for tp, records in fetched.items():
             for record in records:
                 out.checkpoints[tp.partition] = record.offset
@@ -193,7 +193,6 @@ class CheckpointedConsumer(ABC, Generic[ItemT, ResultT]):
                     out.deadletters.append(self._deadletter(tp, record, exc))
                     continue
                 out.items.append(item)
-                out.records[tp.partition, record.offset] = record
         return out
 
     def _deadletter(
@@ -242,8 +241,8 @@ class CheckpointedConsumer(ABC, Generic[ItemT, ResultT]):
         delay = 0.1
 
         async def set_aside(item: ItemT, exc: BaseException) -> None:
-            record = prepared.records[item.partition, item.offset]
             tp = TopicPartition(self.topic, item.partition)
+            record = next(r for r in prepared.fetched[tp] if r.offset == item.offset)
             await self._deadletter(tp, record, exc, what="record refused by Postgres")
 
         while True:

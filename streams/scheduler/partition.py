@@ -6,6 +6,7 @@ import heapq
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from streams.scheduler.queue_book import QueueBook
 from streams.scheduler.schedules import ScheduleBook
@@ -103,7 +104,7 @@ class PartitionState:
             self.inflight[queue][tenant].discard(tid)
         scheduled = new.status is Status.SCHEDULED and new.run_at is not None
         if scheduled and new.run_at is not None and (old is None or old.run_at != new.run_at):
-            self._timer(new.run_at.timestamp() - self.timing.timer_lead, tid, "run_at", 0)
+            self._timer(self._run_at_due(new.run_at), tid, "run_at", 0)
         d = new.dispatch
         if d is not None and (old is None or old.dispatch != d):
             self._timer(
@@ -125,8 +126,11 @@ class PartitionState:
     def rearm_run_at(self, state: TaskState, now: float) -> None:
         """Arm `state`'s `run_at` timer again, 1 ms from `now` at the earliest."""
         if state.run_at is not None:
-            due = state.run_at.timestamp() - self.timing.timer_lead
-            self._timer(max(due, now + 0.001), state.id, "run_at", 0)
+            self._timer(max(self._run_at_due(state.run_at), now + 0.001), state.id, "run_at", 0)
+
+    def _run_at_due(self, run_at: datetime) -> float:
+        """When a `run_at` timer fires: the timer lead before the time."""
+        return run_at.timestamp() - self.timing.timer_lead
 
     def extend_lease(self, task_id: str, attempt: int, now: float) -> None:
         """A heartbeat: push the running attempt's lease deadline out."""
