@@ -17,6 +17,8 @@ from typing import Any
 from taskstream.stack.launch import LaunchedStack
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# Measured before a benchmark starts its stack, while the machine is as quiet as it gets.
+_CALIBRATION: dict[str, float] = {}
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -49,6 +51,7 @@ def save(name: str, figures: dict[str, Any]) -> Path:
             # 1, 5 and 15 minute load averages when the figures were saved: 2 cores are
             # shared, so a figure reads against how busy the machine was.
             "load_average": [round(x, 2) for x in os.getloadavg()],
+            "cpu_calibration_ms": _CALIBRATION.get("ms") or cpu_calibration_ms(),
         },
         **figures,
     }
@@ -60,6 +63,24 @@ def save(name: str, figures: dict[str, Any]) -> Path:
 
 def _cpus() -> int:
     return os.cpu_count() or 0
+
+
+def cpu_calibration_ms(rounds: int = 3) -> float:
+    """Milliseconds one core takes for a fixed pure-Python loop (2,000,000 additions),
+    the best of `rounds`.
+
+    The machines these figures come from are shared virtual machines whose cores differ
+    in speed from one day to the next (seen: 2x). Saved with every result, this says
+    which figures may be compared with which.
+    """
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
 
 
 def now() -> float:
@@ -76,6 +97,8 @@ def run_and_report(
 ) -> None:
     """Measure on a running stack (its stack.json) or on a fresh embedded one; print the
     figures and save them as JSON."""
+    _CALIBRATION["ms"] = cpu_calibration_ms()
+    print(f"cpu calibration: {_CALIBRATION['ms']} ms (lower is a faster core)")
     if stack_json:
         figures = asyncio.run(measure(json.loads(Path(stack_json).read_text())))
     else:
