@@ -88,7 +88,7 @@ async def run(stack: dict[str, Any], n_events: int, batch: int, workers: int) ->
         topic_prefix=f"benchrebuild{uuid.uuid4().hex[:6]}",
     )
     await ensure_topics(settings, base_topic_names(settings))
-    tune_gc(settings)  # as `taskstream replay rebuild` does
+    tune_gc(settings, rebuild=True)  # as `taskstream replay rebuild` does
     t0 = time.perf_counter()
     produced = await _produce(settings, n_events)
     produce_s = time.perf_counter() - t0

@@ -7,6 +7,11 @@ thousands of times a second and walks those heaps: measured on the rebuild's
 decode-and-fold path, that was 60% of its CPU. Almost nothing here forms reference
 cycles, so reference counting frees it; the collector only needs to run now and then.
 
+How far to raise the threshold depends on who waits. A rebuild only counts throughput
+and takes 50,000. A service's event loop stands still for the whole of each young
+collection, and with 50,000 those took 50-100 ms in the scheduler, which made timers
+that late; services take 5,000.
+
 Every collection's pause is observed (`taskstream_gc_pause_seconds`, by generation),
 and a pause over `gc_pause_warn_ms` is logged, so a latency spike can be told apart
 from a collection.
@@ -58,14 +63,16 @@ class _PauseWatch:
             )
 
 
-def tune_gc(settings: Settings) -> None:
+def tune_gc(settings: Settings, *, rebuild: bool = False) -> None:
     """Move objects alive now (modules, settings) out of the collector's sight, raise the
-    first-generation threshold to `settings.gc_threshold` (0 keeps CPython's), and time
-    every collection."""
+    first-generation threshold (`settings.gc_threshold` in a service, the larger
+    `settings.rebuild_gc_threshold` in a rebuild; 0 keeps CPython's), and time every
+    collection."""
     if not any(isinstance(cb, _PauseWatch) for cb in gc.callbacks):
         gc.callbacks.append(_PauseWatch(settings.gc_pause_warn_ms / 1000))
-    if settings.gc_threshold <= 0:
+    threshold = settings.rebuild_gc_threshold if rebuild else settings.gc_threshold
+    if threshold <= 0:
         return
     gc.freeze()
     _, second, third = gc.get_threshold()
-    gc.set_threshold(settings.gc_threshold, second, third)
+    gc.set_threshold(threshold, second, third)

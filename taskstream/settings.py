@@ -45,8 +45,18 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         10,
         ge=1,
-        description="Fetch long-poll of the consumers on the task path (commands, dispatch, "
-        "events, tails); the embedded broker always waits this long when idle.",
+        description="Fetch long-poll of the consumers on the task path (the scheduler's "
+        "commands, the workers' dispatch); the embedded broker answers every Fetch after "
+        "this wait, so a record waits one to two of these at each hop.",
+    )
+    fetch_observer_wait_ms: int = Field(
+        50,
+        ge=1,
+        description="Fetch long-poll of the consumers that follow the events for readers "
+        "(the Postgres projector, the API's live tails): they add to how stale a read or a "
+        "tail is, not to how late a task runs. The embedded broker answers every Fetch "
+        "after this wait, so it is the price of each hop there; against Apache Kafka, "
+        "which answers as soon as records arrive, it only bounds idle polling.",
     )
     fetch_background_wait_ms: int = Field(
         200,
@@ -244,11 +254,19 @@ class Settings(BaseSettings):
 
     # Runtime.
     gc_threshold: int = Field(
-        50_000,
+        5_000,
         ge=0,
         description="First-generation threshold of Python's cyclic garbage collector in the "
-        "services and the rebuild (CPython's default is 700, which costs the fold most of "
-        "its CPU on a large heap); 0 leaves CPython's setting.",
+        "services (CPython's default is 700). Each young collection walks up to this many "
+        "objects while the service's loop waits: 50,000 paused the scheduler for 50-100 ms "
+        "and made timers that late; 0 leaves CPython's setting.",
+    )
+    rebuild_gc_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="The same threshold in `taskstream replay rebuild` and `verify`, where "
+        "throughput counts and pauses do not (with CPython's 700 the collector took 60% of "
+        "the fold's CPU on a large heap); 0 leaves CPython's setting.",
     )
     gc_pause_warn_ms: float = Field(
         50.0,

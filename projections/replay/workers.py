@@ -111,7 +111,7 @@ def main() -> None:
     from taskstream.settings import Settings
 
     doc = json.loads(sys.argv[1])
-    tune_gc(Settings(**doc["settings"]))
+    tune_gc(Settings(**doc["settings"]), rebuild=True)
     asyncio.run(_work(doc))
 
 

@@ -101,7 +101,7 @@ def rebuild(
     except TargetUnavailable as exc:
         fail(str(exc))
     settings = stack_settings(data_dir)
-    tune_gc(settings)
+    tune_gc(settings, rebuild=True)
     with Bar(quiet=quiet) as bar:
         options = {"keep_old": keep_old}
         report: Any = asyncio.run(fn(settings, progress=_progress(bar), **options))
@@ -157,7 +157,7 @@ def verify(
     from taskstream.gc_tuning import tune_gc
 
     settings = stack_settings(data_dir)
-    tune_gc(settings)
+    tune_gc(settings, rebuild=True)
     with Bar(quiet=quiet or as_json) as bar:
         report = asyncio.run(run_verify(settings, progress=_progress(bar), keep=keep))
     if as_json:

@@ -36,10 +36,13 @@ def test_tuning_installs_one_watch_and_sets_the_threshold() -> None:
     saved = gc.get_threshold()
     callbacks = list(gc.callbacks)
     try:
-        tune_gc(Settings(gc_threshold=12_345))
-        tune_gc(Settings(gc_threshold=12_345))
+        settings = Settings(gc_threshold=12_345, rebuild_gc_threshold=67_890)
+        tune_gc(settings)
+        tune_gc(settings)
         assert gc.get_threshold()[0] == 12_345
         assert sum(isinstance(cb, _PauseWatch) for cb in gc.callbacks) == 1
+        tune_gc(settings, rebuild=True)
+        assert gc.get_threshold()[0] == 67_890
     finally:
         gc.unfreeze()
         gc.set_threshold(*saved)
