@@ -63,6 +63,7 @@ class Projector(CheckpointedConsumer[Positioned, Applied]):
             name=name,
             topic=settings.topic("events"),
             group=f"{settings.topic_prefix}.projector",
+            fetch_wait_ms=settings.fetch_observer_wait_ms,
         )
         self.applied_events = 0
         self.counters = counters

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from api.tails.records import TailRecord
 from taskstream.domain.errors import DecodeError
-from taskstream.kafka import plain_consumer_options
+from taskstream.kafka import observer_consumer_options, plain_consumer_options
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class TopicFollower:
 
     async def start(self) -> None:
         """Assign every partition from offset 0 and start reading."""
-        consumer = AIOKafkaConsumer(**plain_consumer_options(self._settings))
+        consumer = AIOKafkaConsumer(**observer_consumer_options(self._settings))
         await consumer.start()
         try:
             await consumer.topics()
