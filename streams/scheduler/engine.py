@@ -136,7 +136,7 @@ class Scheduler:
         # The settings of this partition's queues, appended again: a crash may have
         # come between a queue event and its broadcast.
         self._retell.extend(self._broadcast(q) for q in state.queues.states.values())
-        for task in state.tasks.values():
+        for task in state.tasks.unfinished():
             self._queues.add(task.queue)
             running = task.current_attempt
             if task.cancel_requested and running is not None:
@@ -259,9 +259,9 @@ class Scheduler:
                     commands_topic=self._commands_topic,
                 )
                 for timer in st.due_timers(now):
-                    state = st.tasks.get(timer.task_id)
+                    state = st.tasks.live(timer.task_id)
                     if state is None:
-                        continue
+                        continue  # unknown, or finished: no timer applies to it
                     cmd = Envelope(
                         event_id=f"timer:{timer.task_id}:{timer.kind}:{timer.attempt}:{state.version}",
                         type=c.FIRE_TIMER,

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from streams.scheduler.queue_book import QueueBook
 from streams.scheduler.schedules import ScheduleBook
+from streams.scheduler.task_table import TaskTable
 from taskstream.domain.capacity import ready_key
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.machine import evolve
@@ -28,35 +29,42 @@ class Timing:
     timer_lead: float = 0.0
 
 
-@dataclass(order=True, frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Timer:
     """A due time for one task; checked against the state when it fires."""
 
     due: float
-    seq: int
     task_id: str
     kind: str
     attempt: int
 
 
+# A timer as the heap holds it: (due, seq, task id, kind, attempt). A plain tuple of
+# numbers and strings, which the cyclic collector stops tracking after one look; the
+# heap holds several timers per task until they are due (a timeout's for minutes), and
+# as objects they were most of what a full collection walked.
+_Entry = tuple[float, int, str, str, int]
+
+
 class PartitionState:
     """Tasks of one partition plus the indexes the scheduler needs.
 
-    The tasks are the fold of the partition's events. Indexes (ready heaps, in-flight
-    sets, timers) are derived and rebuilt with them; lease deadlines are in memory only
-    and restart at `now + lease` after a rebuild, which can only delay a timeout.
+    The tasks are the fold of the partition's events (finished ones held packed, see
+    `task_table.py`). Indexes (ready heaps, in-flight sets, timers) are derived and
+    rebuilt with them; lease deadlines are in memory only and restart at `now + lease`
+    after a rebuild, which can only delay a timeout.
     """
 
     def __init__(self, partition: int, timing: Timing) -> None:
         self.partition = partition
         self.timing = timing
-        self.tasks: dict[str, TaskState] = {}
+        self.tasks = TaskTable()
         # Per queue, per tenant: a tenant's paused queue must not hold back another's.
         self.ready: dict[str, dict[str, list[tuple[tuple[int, float, int], str]]]] = defaultdict(
             lambda: defaultdict(list)
         )
         self.inflight: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        self.timers: list[Timer] = []
+        self.timers: list[_Entry] = []
         self.leases: dict[str, float] = {}
         # Commands rejected before their task existed: a replay must not apply them later.
         self.rejected_early: set[str] = set()
@@ -90,7 +98,7 @@ class PartitionState:
         return self._seq
 
     def _timer(self, due: float, task_id: str, kind: str, attempt: int) -> None:
-        heapq.heappush(self.timers, Timer(due, self._next(), task_id, kind, attempt))
+        heapq.heappush(self.timers, (due, self._next(), task_id, kind, attempt))
 
     def _index(self, old: TaskState | None, new: TaskState, event: Envelope, now: float) -> None:
         tid, queue, tenant = new.id, new.queue, new.tenant
@@ -134,7 +142,7 @@ class PartitionState:
 
     def extend_lease(self, task_id: str, attempt: int, now: float) -> None:
         """A heartbeat: push the running attempt's lease deadline out."""
-        state = self.tasks.get(task_id)
+        state = self.tasks.live(task_id)
         running = state.current_attempt if state else None
         if state and state.status is Status.RUNNING and running and running.number == attempt:
             self.leases[task_id] = now + self.timing.lease
@@ -142,16 +150,16 @@ class PartitionState:
     def due_timers(self, now: float) -> list[Timer]:
         """Pop the timers due at `now`; a lease renewed since is pushed back instead."""
         due: list[Timer] = []
-        while self.timers and self.timers[0].due <= now:
-            timer = heapq.heappop(self.timers)
-            if timer.kind == "lease":
-                deadline = self.leases.get(timer.task_id)
+        while self.timers and self.timers[0][0] <= now:
+            at, _, task_id, kind, attempt = heapq.heappop(self.timers)
+            if kind == "lease":
+                deadline = self.leases.get(task_id)
                 if deadline is None:
                     continue
                 if deadline > now:
-                    self._timer(deadline, timer.task_id, "lease", timer.attempt)
+                    self._timer(deadline, task_id, "lease", attempt)
                     continue
-            due.append(timer)
+            due.append(Timer(at, task_id, kind, attempt))
         return due
 
     def _best(
@@ -182,11 +190,11 @@ class PartitionState:
         if best is None:
             return None
         _, tid = heapq.heappop(self.ready[queue][best[1]])
-        return self.tasks[tid]
+        return self.tasks.live(tid)  # ready, so unfinished: `_best` dropped stale entries
 
     def _drop_stale(self, heap: list[tuple[tuple[int, float, int], str]]) -> None:
         while heap:
-            state = self.tasks.get(heap[0][1])
+            state = self.tasks.live(heap[0][1])
             if state and state.status is Status.PENDING and state.dispatch is None:
                 return
             heapq.heappop(heap)
@@ -212,5 +220,5 @@ class PartitionState:
         """When the earliest timer (or schedule) is due."""
         dues = [d for d in (self.schedules.next_due(),) if d is not None]
         if self.timers:
-            dues.append(self.timers[0].due)
+            dues.append(self.timers[0][0])
         return min(dues) if dues else None

@@ -38,6 +38,7 @@ async def rebuild_partition(settings: Settings, partition: int, timing: Timing) 
             "partition": partition,
             "events": count,
             "tasks": len(state.tasks),
+            "finished": state.tasks.finished_count,
             "seconds": round(time.monotonic() - started, 3),
         },
     )
