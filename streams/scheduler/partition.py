@@ -51,8 +51,8 @@ class PartitionState:
 
     The tasks are the fold of the partition's events (finished ones held packed, see
     `task_table.py`). Indexes (ready heaps, in-flight sets, timers) are derived and
-    rebuilt with them; lease deadlines are in memory only and restart at `now + lease`
-    after a rebuild, which can only delay a timeout.
+    rebuilt with them; lease and dispatch deadlines restart at `now + lease` and
+    `now + dispatch_timeout` after a rebuild, which can only delay a timeout.
     """
 
     def __init__(self, partition: int, timing: Timing) -> None:
@@ -115,12 +115,11 @@ class PartitionState:
             self._timer(self._run_at_due(new.run_at), tid, "run_at", 0)
         d = new.dispatch
         if d is not None and (old is None or old.dispatch != d):
-            self._timer(
-                d.dispatched_at.timestamp() + self.timing.dispatch_timeout,
-                tid,
-                "dispatch",
-                d.attempt,
-            )
+            # Counted from the dispatch, or from now when that is later: folded in a
+            # rebuild, the deadline restarts like a lease, because the worker's start may
+            # be waiting in the commands topic behind the restart.
+            since = max(d.dispatched_at.timestamp(), now)
+            self._timer(since + self.timing.dispatch_timeout, tid, "dispatch", d.attempt)
         running = new.current_attempt
         if new.status is Status.RUNNING and running is not None:
             if old is None or old.status is not Status.RUNNING:

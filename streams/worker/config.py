@@ -24,14 +24,16 @@ class WorkerSettings(BaseSettings):
     worker_skip_stale_dispatches: bool = Field(
         True,
         description="Skip a dispatch older than dispatch_timeout_seconds plus the margin: the "
-        "scheduler has re-dispatched it, so its start would be rejected as stale.",
+        "scheduler has dispatched it again long ago, most likely to a worker that runs it.",
     )
     worker_remembered_dispatches: int = Field(
         10_000,
         ge=0,
-        description="Dispatch ids this worker remembers having taken, to skip a record the "
-        "broker delivers again (after a group rebalance, before its offset was committed) "
-        "instead of running the attempt twice; 0 remembers none.",
+        description="Attempts this worker remembers having taken, to skip a dispatch of one "
+        "again instead of running it twice: the broker delivers a record again after a "
+        "group rebalance, before its offset was committed, and the scheduler dispatches an "
+        "attempt again when its start is late (it accepts the first start either way); "
+        "0 remembers none.",
     )
     worker_stale_dispatch_margin_seconds: float = Field(
         60.0, ge=0, description="Clock-skew allowance of the stale-dispatch check."

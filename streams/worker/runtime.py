@@ -92,7 +92,7 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[Running] = set()
         # Dispatch ids taken by this process, oldest first (see `_accept`).
-        self._taken: OrderedDict[str, None] = OrderedDict()
+        self._taken: OrderedDict[tuple[str, int], None] = OrderedDict()
 
     async def run(self) -> int:
         """Run until a signal (or a fatal error); the process exit code."""
@@ -229,6 +229,9 @@ class Worker:
                 await self.runner.run(running)
             finally:
                 self._running.discard(running)
+                if running.refused:
+                    # Whatever refused it, a later dispatch of this attempt may run here.
+                    self._taken.pop((dispatch.task_id, dispatch.attempt), None)
         except Exception as exc:  # the broker refused a report: restart, get redelivered
             self._fatal(exc)
         finally:
@@ -272,16 +275,17 @@ class Worker:
             await self._producer.flush()
             self.metrics.deadlettered.inc()
             return None
-        if dispatch.dispatch_id in self._taken:
-            # Delivered again (a rebalance came before its offset was committed): this
-            # process took it already, so running it again would only duplicate it.
+        if (dispatch.task_id, dispatch.attempt) in self._taken:
+            # Delivered again (a rebalance came before its offset was committed), or
+            # dispatched again because its start was late: this process took this attempt
+            # already (and the scheduler accepts that start), so running it again would
+            # only duplicate it.
             log.info(
-                "skipping a dispatch this worker already took",
+                "skipping a dispatch of an attempt this worker already took",
                 extra={"task_id": dispatch.task_id, "attempt": dispatch.attempt},
             )
             self.metrics.skipped_redelivered.inc()
             return None
-        self._remember(dispatch.dispatch_id)
         age = dispatch_age(dispatch, datetime.now(UTC))
         limit = (
             self._settings.dispatch_timeout_seconds
@@ -296,13 +300,14 @@ class Worker:
             )
             self.metrics.skipped_stale.inc()
             return None
+        self._remember(dispatch)
         return dispatch
 
-    def _remember(self, dispatch_id: str) -> None:
+    def _remember(self, dispatch: Dispatch) -> None:
         limit = self._wsettings.worker_remembered_dispatches
         if limit <= 0:
             return
-        self._taken[dispatch_id] = None
+        self._taken[(dispatch.task_id, dispatch.attempt)] = None
         while len(self._taken) > limit:
             self._taken.popitem(last=False)
 

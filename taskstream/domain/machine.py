@@ -137,8 +137,11 @@ def decide(
         d = state.dispatch
         if state.status is not Status.PENDING or d is None:
             return reject(state, cmd, f"task is {state.status.value}, not dispatched", now)
-        if d.dispatch_id != body.dispatch_id or d.attempt != body.attempt:
+        if d.attempt != body.attempt:
             return reject(state, cmd, "stale dispatch", now)
+        # A start from an earlier hand-over of this same attempt (dispatched again because
+        # its start was late) is as good as one from the latest: the attempt has started
+        # nowhere yet, and whichever start comes second is refused.
         started = start_time(body.started_at, d.dispatched_at, now)
         payload = {
             "attempt": body.attempt,

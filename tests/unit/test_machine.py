@@ -125,6 +125,34 @@ def test_redispatch_after_dispatch_timeout_keeps_the_attempt_number() -> None:
     assert s.state.dispatch.attempt == 1 and s.state.dispatch.dispatch_id != first.dispatch_id
 
 
+def test_a_late_start_of_the_first_hand_over_wins_and_the_second_is_refused() -> None:
+    s = Scenario()
+    s.submit()
+    s.dispatch()
+    assert s.state is not None and s.state.dispatch is not None
+    first = s.state.dispatch
+    s.when("timer.fire", {"kind": "dispatch", "attempt": 1})  # the start was late
+    assert s.state.dispatch is not None
+    second = s.state.dispatch
+    start = {"attempt": 1, "worker": "slow", "dispatch_id": first.dispatch_id}
+    (started,) = s.when("attempt.start", start)
+    assert started.type == "attempt.started" and s.state.status is Status.RUNNING
+    again = {"attempt": 1, "worker": "fast", "dispatch_id": second.dispatch_id}
+    (refused,) = s.when("attempt.start", again)
+    assert refused.type == "command.rejected"
+    assert s.state.current_attempt is not None and s.state.current_attempt.worker == "slow"
+
+
+def test_a_start_for_another_attempt_is_stale() -> None:
+    s = Scenario()
+    s.submit()
+    s.dispatch()
+    assert s.state is not None and s.state.dispatch is not None
+    stale = {"attempt": 2, "worker": "w", "dispatch_id": s.state.dispatch.dispatch_id}
+    (refused,) = s.when("attempt.start", stale)
+    assert refused.type == "command.rejected" and refused.payload["reason"] == "stale dispatch"
+
+
 def test_invalid_command_payload_is_rejected_with_the_field() -> None:
     s = Scenario()
     (rejected,) = s.when("task.submit", {"type": "x", "priority": 12})

@@ -74,3 +74,22 @@ def test_a_command_rejected_before_its_task_existed_is_remembered() -> None:
     (rejected,) = _feed(ps, early)
     assert rejected.type == "command.rejected"
     assert "early-cancel" in ps.rejected_early
+
+
+def test_a_dispatch_deadline_restarts_when_folded_in_a_rebuild() -> None:
+    ps = PartitionState(0, TIMING)
+    events = _feed_all(ps)
+    (timer,) = ps.due_timers(T0.timestamp() + 30)
+    assert (timer.task_id, timer.kind) == ("a", "dispatch")
+    # The same events folded 100 s later, as a restarted scheduler does: the worker's
+    # start may still be waiting in the commands topic, so the deadline counts from now.
+    rebuilt = PartitionState(0, TIMING)
+    for event in events:
+        rebuilt.apply(event, T0.timestamp() + 100)
+    assert rebuilt.due_timers(T0.timestamp() + 129) == []
+    assert [t.kind for t in rebuilt.due_timers(T0.timestamp() + 130)] == ["dispatch"]
+
+
+def _feed_all(ps: PartitionState) -> list[Envelope]:
+    events = _feed(ps, command("task.submit", {"type": "x"}, task_id="a", cid="s-a"))
+    return events + _feed(ps, command("task.dispatch", {"dispatch_id": "d1"}, task_id="a", cid="x"))

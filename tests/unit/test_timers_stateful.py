@@ -98,8 +98,10 @@ class SchedulerClock(RuleBasedStateMachine):
     def worker_starts(self, tid: str, fresh: bool) -> None:
         task = self.ps.tasks.get(tid)
         d = task.dispatch if task else None
+        # A stale start names another attempt (a start from any hand-over of the
+        # current attempt is accepted while it waits for one).
         payload = {
-            "attempt": d.attempt if d else 1,
+            "attempt": (d.attempt if fresh else d.attempt + 1) if d else 1,
             "dispatch_id": d.dispatch_id if d and fresh else "stale",
             "worker": "w",
         }
