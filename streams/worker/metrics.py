@@ -52,7 +52,8 @@ class WorkerMetrics:
         )
         self.skipped_redelivered = Counter(
             "taskstream_worker_dispatches_skipped_redelivered",
-            "Dispatch records delivered again that this worker had already taken.",
+            "Dispatches of an attempt this worker had already taken (delivered again, or "
+            "dispatched again because the start was late).",
             registry=self.registry,
         )
 

@@ -91,7 +91,7 @@ class Worker:
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="taskstream-task")
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[Running] = set()
-        # Dispatch ids taken by this process, oldest first (see `_accept`).
+        # Attempts (task id, number) taken by this process, oldest first (see `_accept`).
         self._taken: OrderedDict[tuple[str, int], None] = OrderedDict()
 
     async def run(self) -> int:
