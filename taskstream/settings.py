@@ -132,6 +132,16 @@ class Settings(BaseSettings):
 
     # Scheduler.
     scheduler_tick_seconds: float = Field(0.02, gt=0, description="Timer resolution.")
+    scheduler_metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Serve the scheduler's Prometheus metrics (batches, timers, dispatches, "
+        "garbage-collection pauses) on this port (off when unset).",
+    )
+    scheduler_metrics_host: str = Field(
+        "0.0.0.0", description="Bind address of the scheduler's metrics port."
+    )
     timer_lead_ms: int = Field(
         50,
         ge=0,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import faust
+import prometheus_client
 
 from streams.scheduler.app import SchedulerService, build_app
 from taskstream.settings import Settings
@@ -17,6 +18,11 @@ log = logging.getLogger(__name__)
 def run(settings: Settings) -> None:
     """Run the scheduler until SIGTERM/SIGINT."""
     asyncio.run(ensure_topics(settings, base_topic_names(settings)))
+    if settings.scheduler_metrics_port is not None:
+        prometheus_client.start_http_server(
+            settings.scheduler_metrics_port, settings.scheduler_metrics_host
+        )
+        log.info("metrics served", extra={"port": settings.scheduler_metrics_port})
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     service = SchedulerService(settings, loop=loop)

@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 
 from taskstream.stack.launch import LaunchedStack
+from taskstream.stack.ports import free_port
+
+# The scheduler serves its Prometheus metrics here (test_scheduler_metrics.py).
+SCHEDULER_METRICS_PORT = free_port()
 
 # Short timings so failure paths finish quickly; production defaults are in settings.
 STACK_ENV = {
@@ -25,6 +29,8 @@ STACK_ENV = {
     "TASKSTREAM_RATE_LIMIT_PER_SECOND": "100000",
     "TASKSTREAM_RATE_LIMIT_BURST": "100000",
     "TASKSTREAM_API_KEY_CACHE_SECONDS": "1",
+    "TASKSTREAM_SCHEDULER_METRICS_PORT": str(SCHEDULER_METRICS_PORT),
+    "TASKSTREAM_SCHEDULER_METRICS_HOST": "127.0.0.1",
 }
 
 
