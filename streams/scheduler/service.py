@@ -15,14 +15,25 @@ from taskstream.topics import base_topic_names, ensure_topics
 log = logging.getLogger(__name__)
 
 
+def _serve_metrics(port: int, host: str) -> None:
+    """Serve the metrics, or say why not: a taken port must not stop the scheduling."""
+    try:
+        prometheus_client.start_http_server(port, host)
+    except OSError as exc:
+        log.error(
+            "metrics not served: the port cannot be bound "
+            "(set TASKSTREAM_SCHEDULER_METRICS_PORT to a free port)",
+            extra={"port": port, "host": host, "error": str(exc)},
+        )
+        return
+    log.info("metrics served", extra={"port": port})
+
+
 def run(settings: Settings) -> None:
     """Run the scheduler until SIGTERM/SIGINT."""
     asyncio.run(ensure_topics(settings, base_topic_names(settings)))
     if settings.scheduler_metrics_port is not None:
-        prometheus_client.start_http_server(
-            settings.scheduler_metrics_port, settings.scheduler_metrics_host
-        )
-        log.info("metrics served", extra={"port": settings.scheduler_metrics_port})
+        _serve_metrics(settings.scheduler_metrics_port, settings.scheduler_metrics_host)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     service = SchedulerService(settings, loop=loop)

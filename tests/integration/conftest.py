@@ -29,15 +29,20 @@ STACK_ENV = {
     "TASKSTREAM_RATE_LIMIT_PER_SECOND": "100000",
     "TASKSTREAM_RATE_LIMIT_BURST": "100000",
     "TASKSTREAM_API_KEY_CACHE_SECONDS": "1",
-    "TASKSTREAM_SCHEDULER_METRICS_PORT": str(SCHEDULER_METRICS_PORT),
-    "TASKSTREAM_SCHEDULER_METRICS_HOST": "127.0.0.1",
 }
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[dict[str, Any]]:
     """The running embedded stack: the parsed stack.json."""
-    launched = LaunchedStack(Path(tempfile.mkdtemp(prefix="taskstream-test-")), env=STACK_ENV)
+    # Only this stack serves the scheduler's metrics: other stacks (tests that start
+    # their own with STACK_ENV) would find the port taken.
+    env = {
+        **STACK_ENV,
+        "TASKSTREAM_SCHEDULER_METRICS_PORT": str(SCHEDULER_METRICS_PORT),
+        "TASKSTREAM_SCHEDULER_METRICS_HOST": "127.0.0.1",
+    }
+    launched = LaunchedStack(Path(tempfile.mkdtemp(prefix="taskstream-test-")), env=env)
     info = launched.start()
     try:
         yield info
