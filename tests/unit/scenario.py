@@ -47,6 +47,12 @@ class Scenario:
         self.events.extend(out)
         return out
 
+    @property
+    def task(self) -> TaskState:
+        """The state, which must exist by now."""
+        assert self.state is not None, "no task yet"
+        return self.state
+
     def advance(self, seconds: float) -> None:
         """Move the clock."""
         self.now += timedelta(seconds=seconds)

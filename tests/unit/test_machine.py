@@ -5,8 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from taskstream.domain.machine import RetryPolicy, fold
-from taskstream.domain.state import Status
+from taskstream.domain.state import Dispatch, Status
 from tests.unit.scenario import T0, Scenario
+
+
+def _dispatched() -> tuple[Scenario, Dispatch]:
+    """A submitted task just dispatched, and its dispatch."""
+    s = Scenario()
+    s.submit()
+    s.dispatch()
+    assert s.state is not None and s.state.dispatch is not None
+    return s, s.state.dispatch
 
 
 def test_submit_now_is_pending_and_submit_later_is_scheduled() -> None:
@@ -58,18 +67,14 @@ def test_non_retryable_error_is_dead_at_once() -> None:
 
 
 def test_cancel_pending_task_and_later_start_is_rejected() -> None:
-    s = Scenario()
-    s.submit()
-    s.dispatch()
-    assert s.state is not None and s.state.dispatch is not None
-    d = s.state.dispatch
+    s, d = _dispatched()
     s.when("task.cancel", {"reason": "no longer needed"})
-    assert s.state.status is Status.CANCELLED
+    assert s.task.status is Status.CANCELLED
     (rejected,) = s.when(
         "attempt.start", {"attempt": d.attempt, "dispatch_id": d.dispatch_id, "worker": "w"}
     )
     assert rejected.type == "command.rejected"
-    assert s.state.status is Status.CANCELLED and s.state.attempts == ()
+    assert s.task.status is Status.CANCELLED and s.task.attempts == ()
 
 
 def test_duplicate_command_is_a_no_op() -> None:
@@ -114,41 +119,30 @@ def test_timer_for_a_finished_task_does_nothing() -> None:
 
 
 def test_redispatch_after_dispatch_timeout_keeps_the_attempt_number() -> None:
-    s = Scenario()
-    s.submit()
-    s.dispatch()
-    assert s.state is not None and s.state.dispatch is not None
-    first = s.state.dispatch
+    s, first = _dispatched()
     (again,) = s.when("timer.fire", {"kind": "dispatch", "attempt": 1})
     assert again.type == "task.dispatched"
-    assert s.state.dispatch is not None
-    assert s.state.dispatch.attempt == 1 and s.state.dispatch.dispatch_id != first.dispatch_id
+    assert s.task.dispatch is not None
+    assert s.task.dispatch.attempt == 1 and s.task.dispatch.dispatch_id != first.dispatch_id
 
 
 def test_a_late_start_of_the_first_hand_over_wins_and_the_second_is_refused() -> None:
-    s = Scenario()
-    s.submit()
-    s.dispatch()
-    assert s.state is not None and s.state.dispatch is not None
-    first = s.state.dispatch
+    s, first = _dispatched()
     s.when("timer.fire", {"kind": "dispatch", "attempt": 1})  # the start was late
-    assert s.state.dispatch is not None
-    second = s.state.dispatch
+    assert s.task.dispatch is not None
+    second = s.task.dispatch
     start = {"attempt": 1, "worker": "slow", "dispatch_id": first.dispatch_id}
     (started,) = s.when("attempt.start", start)
-    assert started.type == "attempt.started" and s.state.status is Status.RUNNING
+    assert started.type == "attempt.started" and s.task.status is Status.RUNNING
     again = {"attempt": 1, "worker": "fast", "dispatch_id": second.dispatch_id}
     (refused,) = s.when("attempt.start", again)
     assert refused.type == "command.rejected"
-    assert s.state.current_attempt is not None and s.state.current_attempt.worker == "slow"
+    assert s.task.current_attempt is not None and s.task.current_attempt.worker == "slow"
 
 
 def test_a_start_for_another_attempt_is_stale() -> None:
-    s = Scenario()
-    s.submit()
-    s.dispatch()
-    assert s.state is not None and s.state.dispatch is not None
-    stale = {"attempt": 2, "worker": "w", "dispatch_id": s.state.dispatch.dispatch_id}
+    s, d = _dispatched()
+    stale = {"attempt": 2, "worker": "w", "dispatch_id": d.dispatch_id}
     (refused,) = s.when("attempt.start", stale)
     assert refused.type == "command.rejected" and refused.payload["reason"] == "stale dispatch"
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from projections.synthetic import stream
 from streams.scheduler.partition import PartitionState, Timing
 from streams.scheduler.task_table import TaskTable
+from taskstream.domain.envelope import Envelope
 from taskstream.domain.machine import evolve
 from taskstream.domain.state import TaskState
 
@@ -21,12 +22,9 @@ TIMING = Timing(dispatch_timeout=30, lease=10)
 def test_a_partition_holds_exactly_the_fold_of_its_events(seed: int, n: int) -> None:
     events = stream(n, seed=seed, order="random")
     ps = PartitionState(0, TIMING)
-    folded: dict[str, TaskState] = {}
     for event in events:
         ps.apply(event, 0.0)
-        new = evolve(folded.get(event.task_id), event)
-        if new is not None:
-            folded[new.id] = new
+    folded = _fold(events)
     assert dict(ps.tasks) == folded
     assert ps.tasks.finished_count == sum(s.terminal for s in folded.values())
     for task_id, state in folded.items():
@@ -59,9 +57,14 @@ def test_a_task_moves_between_live_and_packed_with_its_status() -> None:
 
 
 def _final_states(n: int) -> list[TaskState]:
+    return list(_fold(stream(n, seed=7)).values())
+
+
+def _fold(events: list[Envelope]) -> dict[str, TaskState]:
+    """Each task's state after `events`, folded by the domain's own `evolve`."""
     folded: dict[str, TaskState] = {}
-    for event in stream(n, seed=7):
+    for event in events:
         new = evolve(folded.get(event.task_id), event)
         if new is not None:
             folded[new.id] = new
-    return list(folded.values())
+    return folded
