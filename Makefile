@@ -53,6 +53,7 @@ bench: $(STAMP) ## Benchmarks on the embedded stack; figures printed and saved u
 	$(BIN)/python -m bench.rebuild
 	$(BIN)/python -m bench.lag
 	$(BIN)/python -m bench.api_reads
+	$(BIN)/python -m bench.fetch_wait
 
 clean: ## Remove the virtual environment, caches and the embedded stack's data directory
 	rm -rf $(VENV) $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -143,7 +143,7 @@ class Settings(BaseSettings):
         "0.0.0.0", description="Bind address of the scheduler's metrics port."
     )
     timer_lead_ms: int = Field(
-        50,
+        150,
         ge=0,
         le=60_000,
         description="A delayed task (or a retry's backoff) is made ready and dispatched this "
