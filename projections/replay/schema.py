@@ -117,9 +117,8 @@ async def create_indexes(pool: asyncpg.Pool, definitions: Iterable[str]) -> None
     async def build() -> None:
         async with pool.acquire() as conn:
             await conn.execute("SET maintenance_work_mem = '256MB'")
-            # The embedded server's parallel index builders fail on the GIN indexes
-            # ("cross-database references are not implemented: pg_catalog.pg_catalog.
-            # english", restoring the leader's settings); two tables build at once instead.
+            # Two tables build at once instead: with two cores, parallel builders of one
+            # index only queue behind each other.
             await conn.execute("SET max_parallel_maintenance_workers = 0")
             while pending:
                 await conn.execute(pending.pop(0))

@@ -114,7 +114,7 @@ def prepare(data_dir: Path, *, fsync: bool) -> PgLayout:
         argv = [
             str(bin_dir / "initdb"), "-D", str(pgdata), "--auth=trust", "-U", PG_USER,
             "--encoding=utf8", "--locale-provider=builtin", "--builtin-locale=C.UTF-8",
-            "--lc-messages=C", "--text-search-config=pg_catalog.english",
+            "--lc-messages=C", "--text-search-config=english",
         ]  # fmt: skip
         if not fsync:
             argv.append("--no-sync")
@@ -150,6 +150,10 @@ def spec(layout: PgLayout, port: int, *, fsync: bool, timeout: float) -> ChildSp
     argv = [
         str(layout.bin_dir / "postgres"), "-D", str(layout.pgdata), "-h", LOOPBACK,
         "-p", str(port), "-k", str(layout.socket_dir), "-c", "max_connections=200",
+        # initdb prefixed "pg_catalog." once more to the name it was given (before this
+        # was fixed), and parallel workers then refused the setting, failing every
+        # parallel query: the right value on the command line mends old data dirs too.
+        "-c", "default_text_search_config=pg_catalog.english",
     ]  # fmt: skip
     if not fsync:
         argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]

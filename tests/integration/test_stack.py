@@ -93,3 +93,38 @@ def test_a_killed_service_is_restarted(stack: dict[str, Any]) -> None:
     assert after["pid"] != before["pid"], "projector was not restarted within 30 s"
     assert after["restarts"] >= before["restarts"] + 1
     assert _alive(after["pid"])
+
+
+async def _parallel_count(dsn: str) -> tuple[str, int, str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            # Make the planner choose workers for even a tiny table.
+            for setting in (
+                "parallel_setup_cost = 0",
+                "parallel_tuple_cost = 0",
+                "min_parallel_table_scan_size = 0",
+                "max_parallel_workers_per_gather = 2",
+            ):
+                await conn.execute(f"SET LOCAL {setting}")
+            plan = "\n".join(
+                r[0] for r in await conn.fetch("EXPLAIN SELECT count(*) FROM task_events")
+            )
+            count = await conn.fetchval("SELECT count(*) FROM task_events")
+        config = await conn.fetchval("SHOW default_text_search_config")
+        return plan, count, config
+    finally:
+        await conn.close()
+
+
+def test_parallel_queries_run_on_the_embedded_postgres(stack: dict[str, Any]) -> None:
+    """Parallel workers restore the leader's settings; a doubled `pg_catalog.` prefix in the
+    text-search default (once written by initdb) made every parallel query fail."""
+    import asyncio
+
+    plan, count, config = asyncio.run(_parallel_count(stack["postgres_dsn"]))
+    assert config == "pg_catalog.english"
+    assert "Gather" in plan
+    assert count >= 0
