@@ -166,7 +166,10 @@ def fold_stats(transitions: Iterable[Transition]) -> dict[StatKey, StatRow]:
     rows: dict[StatKey, StatRow] = {}
     for t in transitions:
         ev, before, after = t.event, t.before, t.after
-        row = rows.setdefault((after.tenant, after.queue, minute(ev.occurred_at)), StatRow())
+        key = (after.tenant, after.queue, minute(ev.occurred_at))
+        row = rows.get(key)
+        if row is None:  # not `setdefault`: a new row is two histograms and a dict
+            row = rows[key] = StatRow()
         name = _EVENT_FIELD.get(ev.type)
         if name is not None:
             row.counts[name] += 1
