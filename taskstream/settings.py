@@ -46,17 +46,17 @@ class Settings(BaseSettings):
         10,
         ge=1,
         description="Fetch long-poll of the consumers on the task path (the scheduler's "
-        "commands, the workers' dispatch); the embedded broker answers every Fetch after "
-        "this wait, so a record waits one to two of these at each hop.",
+        "commands, the workers' dispatch). The embedded broker answers at once when records "
+        "are there, but a consumer at the head waits for new ones longer the longer this "
+        "is (see `bench.fetch_wait`), at each hop.",
     )
     fetch_observer_wait_ms: int = Field(
         50,
         ge=1,
         description="Fetch long-poll of the consumers that follow the events for readers "
         "(the Postgres projector, the API's live tails): they add to how stale a read or a "
-        "tail is, not to how late a task runs. The embedded broker answers every Fetch "
-        "after this wait, so it is the price of each hop there; against Apache Kafka, "
-        "which answers as soon as records arrive, it only bounds idle polling.",
+        "tail is, not to how late a task runs. Against Apache Kafka, which answers as soon "
+        "as records arrive, it only bounds idle polling.",
     )
     fetch_background_wait_ms: int = Field(
         200,
@@ -64,6 +64,20 @@ class Settings(BaseSettings):
         description="Fetch long-poll of the consumers off the task path (worker heartbeats, "
         "queue settings, cancel notices, log lines): each idle consumer asks the broker "
         "1000/this times a second, and the broker's CPU goes with it.",
+    )
+    fetch_idle_wait_ms: int = Field(
+        50,
+        ge=0,
+        le=10_000,
+        description="A service's consumer whose Fetches found nothing for "
+        "`fetch_idle_after_ms` waits this long per Fetch until records come again (a "
+        "longer wait of its own stays): an idle stack polls the broker less. 0 turns it "
+        "off.",
+    )
+    fetch_idle_after_ms: int = Field(
+        1000,
+        ge=0,
+        description="Quiet time after which a consumer takes `fetch_idle_wait_ms`.",
     )
 
     # Auth.

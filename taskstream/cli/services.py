@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 
 def _settings(service: str, **overrides: Any) -> Settings:
+    from taskstream import fetch_idle
     from taskstream.gc_tuning import tune_gc
     from taskstream.logs import configure_logging
     from taskstream.settings import Settings
@@ -30,6 +31,7 @@ def _settings(service: str, **overrides: Any) -> Settings:
         settings = settings.model_copy(update=overrides)
     configure_logging(service, settings)
     tune_gc(settings)
+    fetch_idle.install(settings)
     return settings
 
 
