@@ -5,8 +5,8 @@ fresh topics, then times `replay`'s rebuild path from offset 0 to the head into 
 schema (read, decode, fold, COPY; what `taskstream replay rebuild postgres` runs before
 its switch-over). Beside it, in the same run: the raw COPY rate of the very rows the
 rebuild wrote (task_events, tasks, task_attempts) into the same tables of another fresh
-schema, loaded as the rebuild loads (non-unique indexes built after the COPY), so the
-rebuild's rate reads against what Postgres alone allows here.
+schema, loaded as the rebuild loads (non-unique indexes and the archive's key built after
+the COPY), so the rebuild's rate reads against what Postgres alone allows here.
 """
 
 from __future__ import annotations
@@ -62,8 +62,10 @@ async def _raw_copy(dsn: str, live: str, source: str) -> tuple[float, dict[str, 
                 await conn.copy_from_table(table, schema_name=source, output=buf, format="binary")
                 buffers[table] = buf.getvalue()
                 counts[table] = await conn.fetchval(f"SELECT count(*) FROM {source}.{table}")
-            # As the rebuild loads: non-unique indexes dropped, then built after the COPY.
+            # As the rebuild loads: non-unique indexes and the archive's key dropped, then
+            # built after the COPY.
             indexes = await sc.drop_secondary_indexes(conn, target)
+            await sc.drop_archive_key(conn, target)
         started = time.perf_counter()
         async with pool.acquire() as conn, conn.transaction():
             for table in COPIED:
@@ -71,6 +73,7 @@ async def _raw_copy(dsn: str, live: str, source: str) -> tuple[float, dict[str, 
                     table, schema_name=target, source=io.BytesIO(buffers[table]),
                     format="binary",
                 )  # fmt: skip
+            await sc.restore_archive_key(conn, target)
         await sc.create_indexes(pool, indexes)
         return time.perf_counter() - started, counts
     finally:

@@ -68,6 +68,10 @@ FROM json_to_recordset($1::json) AS r(
 ON CONFLICT (task_id, attempt, seq) DO NOTHING
 """
 
+# The projector's statement without its conflict target, for an archive whose key is
+# dropped for a bulk load (later copies of an event are dropped when it is built again).
+_INSERT_EVENTS_UNKEYED = _INSERT_EVENTS.split("ON CONFLICT", 1)[0]
+
 # Refusals that send a batch down the projector's slower statements.
 _FALLBACK = (asyncpg.UniqueViolationError, asyncpg.UntranslatableCharacterError)
 _NUL = (asyncpg.UntranslatableCharacterError, asyncpg.CharacterNotInRepertoireError)
@@ -126,6 +130,8 @@ class EventApplier:
         self.cache_size = cache_size
         self._states: OrderedDict[str, TaskState] = OrderedDict()
         self.fold_errors = 0
+        # False while the archive's primary key is dropped (`schema.drop_archive_key`).
+        self.archive_keyed = True
 
     async def apply(
         self, conn: asyncpg.Connection, batch: Sequence[Positioned], checkpoints: Mapping[int, int]
@@ -173,7 +179,8 @@ class EventApplier:
                 "task_events", records=[event_record(i) for i in batch], columns=EVENT_COLUMNS
             )
         else:
-            await conn.execute(_INSERT_EVENTS, _event_rows(batch, no_nul=no_nul))
+            insert = _INSERT_EVENTS if self.archive_keyed else _INSERT_EVENTS_UNKEYED
+            await conn.execute(insert, _event_rows(batch, no_nul=no_nul))
         stored = await self._stored(conn, affected_task_ids(events))
         result = fold_batch(stored, events)
         self.fold_errors += len(result.errors)

@@ -174,16 +174,27 @@ class Replayer:
         """Replay up to `targets`, split over `replay_workers` processes by partition (the
         tasks of one partition never touch another's); then resume from what they wrote.
 
-        The shadow's non-unique indexes are dropped for the load and built once after it.
+        The shadow's non-unique indexes and the archive's primary key are dropped for the
+        load and built once after it.
         """
         assert self.shadow is not None
         indexes = await sc.drop_secondary_indexes(self.shadow, self.schema)
-        await self._bulk(targets)
+        keyed = await sc.drop_archive_key(self.shadow, self.schema)
+        self.applier.archive_keyed = False
+        try:
+            await self._bulk(targets)
+        finally:
+            self.applier.archive_keyed = True
         started = time.monotonic()
+        copies = await sc.restore_archive_key(self.shadow, self.schema) if keyed else 0
         await sc.create_indexes(self.shadow, indexes)
         log.info(
             "shadow indexes built",
-            extra={"indexes": len(indexes), "seconds": round(time.monotonic() - started, 2)},
+            extra={
+                "indexes": len(indexes) + keyed,
+                "archive_copies_dropped": copies,
+                "seconds": round(time.monotonic() - started, 2),
+            },
         )
 
     async def _bulk(self, targets: dict[str, dict[int, int]]) -> None:

@@ -36,6 +36,7 @@ async def run_workers(r: Replayer, targets: dict[str, dict[int, int]], workers: 
             "settings": r.settings.model_dump(mode="json"),
             "replay": r.replay.model_dump(mode="json"),
             "schema": r.schema,
+            "archive_keyed": r.applier.archive_keyed,
             "partitions": share,
             "targets": {
                 name: {str(p): o for p, o in t.items() if p in share} for name, t in targets.items()
@@ -93,6 +94,7 @@ async def _work(doc: dict[str, Any]) -> None:
     r = Replayer(Settings(**doc["settings"]), doc["schema"], replay=ReplaySettings(**doc["replay"]))
     try:
         await r.open(create=False, partitions=set(doc["partitions"]))
+        r.applier.archive_keyed = doc.get("archive_keyed", True)
         targets = {name: {int(p): o for p, o in t.items()} for name, t in doc["targets"].items()}
         await r.catch_up(r.shadow, targets)
         counts = {

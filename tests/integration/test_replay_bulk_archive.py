@@ -1,0 +1,142 @@
+"""A rebuild's bulk load drops the archive's primary key and builds it again afterwards:
+an event the log holds twice is archived once (the first copy, as the live projector
+keeps it), and a U+0000 in an event goes through the statement without a conflict target.
+
+Its own database and topics, so the stack's read model is untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from projections.replay import schema as sc
+from projections.replay.config import ReplaySettings
+from projections.replay.rebuild import Replayer
+from projections.synthetic import stream
+from taskstream.codec import encode
+from taskstream.domain import events as e
+from taskstream.domain.envelope import Envelope
+from taskstream.producer import build_producer
+from taskstream.settings import Settings
+from taskstream.topics import base_topic_names, ensure_topics
+from tests.integration.test_projection_projector import with_database
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def settings(stack: dict[str, Any]) -> AsyncIterator[Settings]:
+    """Settings on a fresh database and fresh topics."""
+    name = f"ts_bulk_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(stack["postgres_dsn"])
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        s = Settings(
+            kafka_bootstrap=stack["kafka_bootstrap"],
+            postgres_dsn=with_database(stack["postgres_dsn"], name),
+            topic_prefix=f"bulktest{uuid.uuid4().hex[:8]}",
+            partitions=4,
+        )
+        await ensure_topics(s, base_topic_names(s))
+        yield s
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def _with_nul(ev: Envelope) -> Envelope:
+    payload = {**ev.payload, "payload": {"s": "a\x00b"}}
+    return ev.model_copy(update={"payload": payload})
+
+
+async def _produce(settings: Settings) -> tuple[list[Envelope], list[str]]:
+    events = stream(80, seed=5)
+    first = next(i for i, ev in enumerate(events) if ev.type == e.TASK_SUBMITTED)
+    events[first] = _with_nul(events[first])
+    twice = [ev for ev in events if ev.type != e.TASK_SUBMITTED][:6]
+    producer = build_producer(settings)
+    await producer.start()
+    try:
+        topic = settings.topic("events")
+        for ev in [*events, *twice]:  # the copies come later in each task's partition
+            await producer.send_and_wait(topic, encode(ev), key=ev.task_id.encode())
+    finally:
+        await producer.stop()
+    return events, [ev.event_id for ev in twice]
+
+
+async def _archive(settings: Settings, schema: str) -> tuple[int, int, bool, int]:
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    try:
+        table = f'"{schema}".task_events'
+        rows = await conn.fetchval(f"SELECT count(*) FROM {table}")
+        ids = await conn.fetchval(f"SELECT count(DISTINCT event_id) FROM {table}")
+        keyed = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint c JOIN pg_namespace n"
+            " ON n.oid = c.connamespace WHERE n.nspname = $1 AND c.conname = $2)",
+            schema,
+            sc.ARCHIVE_KEY,
+        )
+        nul = await conn.fetchval(
+            f"SELECT count(*) FROM {table} WHERE payload->'payload'->>'s' = 'a\ufffdb'"
+        )
+        return rows, ids, keyed, nul
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_bulk_archives_each_event_once_and_keys_the_archive_again(
+    settings: Settings, workers: int
+) -> None:
+    events, _ = await _produce(settings)
+    schema = f"bulk_{uuid.uuid4().hex[:8]}"
+    # 20-record batches: 2 workers replay in processes (5 batches or more behind).
+    r = Replayer(
+        settings, schema, replay=ReplaySettings(replay_batch_size=20, replay_workers=workers)
+    )
+    try:
+        await r.open()
+        await r.bulk(r.head_targets())
+        report = r.report()
+        rows, ids, keyed, nul = await _archive(settings, schema)
+    finally:
+        await r.close()
+        await sc.drop_schema(settings.postgres_dsn, schema)
+    assert report.events == len(events) + 6  # every record was read
+    assert report.fold_errors == 0
+    assert rows == ids == len(events)  # the later copies are gone
+    assert keyed
+    assert nul == 1  # stored as U+FFFD, as the live projector stores it
+    assert r.applier.archive_keyed
+
+
+def test_restore_archive_key_keeps_the_first_copy(settings: Settings) -> None:
+    async def scenario() -> list[int]:
+        conn = await asyncpg.connect(settings.postgres_dsn)
+        try:
+            await conn.execute(
+                "CREATE TEMP TABLE task_events (event_id text PRIMARY KEY, partition int,"
+                ' "offset" bigint)'
+            )
+            schema = await conn.fetchval(
+                "SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()"
+            )
+            assert await sc.drop_archive_key(conn, schema)
+            await conn.executemany(
+                "INSERT INTO task_events VALUES ($1, 0, $2)",
+                [("a", 7), ("b", 3), ("a", 2), ("a", 9)],
+            )
+            assert await sc.restore_archive_key(conn, schema) == 2
+            rows = await conn.fetch('SELECT "offset" FROM task_events ORDER BY event_id')
+            return [row["offset"] for row in rows]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(scenario()) == [2, 3]
