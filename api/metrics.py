@@ -11,6 +11,8 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from taskstream.gc_tuning import serve_pauses
+
 # Latency buckets (seconds) for an API whose answers are mostly a query or one append.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -56,6 +58,7 @@ class ApiMetrics:
             "Requests let through unlimited because the rate limiter's Redis did not answer.",
             registry=self.registry,
         )
+        serve_pauses(self.registry)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every collector."""

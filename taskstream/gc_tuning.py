@@ -24,7 +24,7 @@ import logging
 import time
 from typing import Any
 
-from prometheus_client import Histogram
+from prometheus_client import CollectorRegistry, Histogram
 
 from taskstream.settings import Settings
 
@@ -76,3 +76,9 @@ def tune_gc(settings: Settings, *, rebuild: bool = False) -> None:
     gc.freeze()
     _, second, third = gc.get_threshold()
     gc.set_threshold(threshold, second, third)
+
+
+def serve_pauses(registry: CollectorRegistry) -> None:
+    """Expose the process's collection pauses in `registry` too (the API and the worker
+    serve registries of their own; the histogram lives in the default one)."""
+    registry.register(GC_PAUSE)

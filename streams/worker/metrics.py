@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from taskstream.gc_tuning import serve_pauses
+
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
 
@@ -56,6 +58,7 @@ class WorkerMetrics:
             "dispatched again because the start was late).",
             registry=self.registry,
         )
+        serve_pauses(self.registry)
 
     def serve(self, port: int, host: str) -> None:
         """Expose `/metrics` on `host:port` (a daemon thread)."""

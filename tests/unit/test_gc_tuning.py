@@ -47,3 +47,15 @@ def test_tuning_installs_one_watch_and_sets_the_threshold() -> None:
         gc.unfreeze()
         gc.set_threshold(*saved)
         gc.callbacks[:] = callbacks
+
+
+def test_the_api_and_the_worker_serve_the_collection_pauses() -> None:
+    from prometheus_client import generate_latest
+
+    from api.metrics import ApiMetrics
+    from streams.worker.metrics import WorkerMetrics
+
+    GC_PAUSE.labels("0").observe(0.0001)  # as the watch does after a collection
+    api, other_api, worker = ApiMetrics(), ApiMetrics(), WorkerMetrics()  # apps side by side
+    for text in (api.render(), other_api.render(), generate_latest(worker.registry)):
+        assert b"taskstream_gc_pause_seconds_bucket" in text
