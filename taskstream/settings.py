@@ -168,7 +168,12 @@ class Settings(BaseSettings):
     )
     scheduler_batch_size: int = Field(1000, ge=1, description="Commands taken per batch.")
     capacity_overcommit: float = Field(
-        2.0, ge=1.0, description="In-flight tasks per queue as a multiple of worker capacity."
+        3.0,
+        ge=1.0,
+        description="In-flight tasks per queue as a multiple of worker capacity: room for "
+        "the tasks whose reports are on their way and for those dispatched ahead of their "
+        "time (the timer lead), which hold no slot. More lets more tasks wait at busy "
+        "workers, where a later urgent task cannot overtake them.",
     )
     default_queue_capacity: int = Field(
         0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import Counter
@@ -95,10 +96,10 @@ class Outcome:
 
     def scheduler_kill_allowance(self) -> int:
         """Dispatches a killed scheduler may have sent without their event: its whole
-        in-flight allowance (every worker's slots times the overcommit of 2)."""
+        in-flight allowance (every worker's slots times the overcommit, as set)."""
         kills = sum(1 for k in self.kills if k.what == "scheduler")
         workers = self.plan.pool_workers + 1
-        return kills * workers * self.plan.concurrency * 2
+        return math.ceil(kills * workers * self.plan.concurrency * Settings().capacity_overcommit)
 
     def summary(self) -> list[str]:
         """The lines printed after the run."""
