@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+
+if TYPE_CHECKING:
+    from taskstream.settings import Settings
 
 TERMINAL = {"succeeded", "dead", "cancelled"}
 
@@ -98,3 +103,34 @@ async def events(client: httpx.AsyncClient, task_id: str) -> list[dict[str, Any]
     assert resp.status_code == 200, resp.text
     items: list[dict[str, Any]] = resp.json()["items"]
     return items
+
+
+def with_database(dsn: str, name: str) -> str:
+    """`dsn` pointing at database `name` on the same server."""
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+@contextlib.asynccontextmanager
+async def fresh_settings(
+    stack: dict[str, Any], name: str, **overrides: Any
+) -> AsyncIterator[Settings]:
+    """Settings on a database and topics of their own (`name` prefixes both; 4 partitions
+    unless `overrides` say otherwise); the database is dropped afterwards."""
+    from taskstream.settings import Settings
+    from taskstream.topics import base_topic_names, ensure_topics
+
+    database = f"ts_{name}_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(stack["postgres_dsn"])
+    try:
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        s = Settings(
+            kafka_bootstrap=stack["kafka_bootstrap"],
+            postgres_dsn=with_database(stack["postgres_dsn"], database),
+            topic_prefix=f"{name}test{uuid.uuid4().hex[:8]}",
+            **{"partitions": 4, **overrides},
+        )
+        await ensure_topics(s, base_topic_names(s))
+        yield s
+        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+    finally:
+        await admin.close()

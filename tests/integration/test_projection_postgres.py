@@ -12,7 +12,6 @@ import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -27,15 +26,11 @@ from taskstream.domain import events as e
 from taskstream.domain.commands import SUBMIT_TASK
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.machine import decide
+from tests.integration.helpers import with_database
 
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
-
-
-def with_database(dsn: str, name: str) -> str:
-    """`dsn` pointing at database `name` on the same server."""
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="module")

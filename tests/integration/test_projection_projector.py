@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -30,35 +29,16 @@ from taskstream.domain.envelope import Envelope
 from taskstream.kafka import plain_consumer_options
 from taskstream.producer import build_producer
 from taskstream.settings import Settings
-from taskstream.topics import base_topic_names, ensure_topics
+from tests.integration.helpers import fresh_settings
 
 pytestmark = pytest.mark.integration
-
-
-def with_database(dsn: str, name: str) -> str:
-    """`dsn` pointing at database `name` on the same server."""
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
 
 
 @pytest.fixture
 async def settings(stack: dict[str, Any]) -> AsyncIterator[Settings]:
     """Settings on a fresh database and fresh topics."""
-    name = f"ts_projector_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(stack["postgres_dsn"])
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        s = Settings(
-            kafka_bootstrap=stack["kafka_bootstrap"],
-            postgres_dsn=with_database(stack["postgres_dsn"], name),
-            topic_prefix=f"projtest{uuid.uuid4().hex[:8]}",
-            partitions=4,
-            projector_batch_size=500,
-        )
-        await ensure_topics(s, base_topic_names(s))
+    async with fresh_settings(stack, "projector", projector_batch_size=500) as s:
         yield s
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def produce(settings: Settings, events: list[Envelope], junk: int = 0) -> None:

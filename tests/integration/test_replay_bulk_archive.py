@@ -24,8 +24,7 @@ from taskstream.domain import events as e
 from taskstream.domain.envelope import Envelope
 from taskstream.producer import build_producer
 from taskstream.settings import Settings
-from taskstream.topics import base_topic_names, ensure_topics
-from tests.integration.test_projection_projector import with_database
+from tests.integration.helpers import fresh_settings
 
 pytestmark = pytest.mark.integration
 
@@ -33,21 +32,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def settings(stack: dict[str, Any]) -> AsyncIterator[Settings]:
     """Settings on a fresh database and fresh topics."""
-    name = f"ts_bulk_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(stack["postgres_dsn"])
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        s = Settings(
-            kafka_bootstrap=stack["kafka_bootstrap"],
-            postgres_dsn=with_database(stack["postgres_dsn"], name),
-            topic_prefix=f"bulktest{uuid.uuid4().hex[:8]}",
-            partitions=4,
-        )
-        await ensure_topics(s, base_topic_names(s))
+    async with fresh_settings(stack, "bulk") as s:
         yield s
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def _with_nul(ev: Envelope) -> Envelope:

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,7 @@ from projections.synthetic import stream
 from taskstream.codec import encode
 from taskstream.producer import build_producer
 from taskstream.settings import Settings
-from taskstream.topics import base_topic_names, ensure_topics
-from tests.integration.helpers import eventually
-from tests.integration.test_projection_projector import with_database
+from tests.integration.helpers import eventually, fresh_settings
 
 pytestmark = pytest.mark.integration
 
@@ -39,21 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 async def settings(stack: dict[str, Any]) -> AsyncIterator[Settings]:
     """Settings on a fresh database and fresh topics."""
-    name = f"ts_kill_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(stack["postgres_dsn"])
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        s = Settings(
-            kafka_bootstrap=stack["kafka_bootstrap"],
-            postgres_dsn=with_database(stack["postgres_dsn"], name),
-            topic_prefix=f"killtest{uuid.uuid4().hex[:8]}",
-            partitions=4,
-        )
-        await ensure_topics(s, base_topic_names(s))
+    async with fresh_settings(stack, "kill") as s:
         yield s
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def start_projector(settings: Settings) -> subprocess.Popen[bytes]:
