@@ -36,6 +36,23 @@ class PartitionReader:
         for p, tp in self._tps.items():
             self._consumer.seek(tp, self.next[p])
 
+    def _fetch_only(self, active: list[TopicPartition]) -> None:
+        """Let the consumer's background fetches cover `active` only.
+
+        An unpaused partition is fetched again and again, even at its target or at the
+        head: the broker answers at once, so every reader left so would poll it without
+        pause (in a rebuild, the readers of an empty logs topic and the parent's idle
+        ones cost the broker more CPU than reading the whole log). Records a paused
+        partition had buffered are dropped; its position stays where reading stopped.
+        """
+        paused = self._consumer.paused()
+        stop = [tp for tp in self._tps.values() if tp not in active and tp not in paused]
+        go = [tp for tp in active if tp in paused]
+        if stop:
+            self._consumer.pause(*stop)
+        if go:
+            self._consumer.resume(*go)
+
     async def stop(self) -> None:
         """Disconnect."""
         await self._consumer.stop()
@@ -60,6 +77,7 @@ class PartitionReader:
             await self._consumer.getmany(timeout_ms=100, max_records=1)
             for p, tp in self._tps.items():
                 self._consumer.seek(tp, self.next[p])
+        self._fetch_only([])  # until a fetch asks for some
         return self.highwaters()
 
     def seek(self, offsets: Mapping[int, int]) -> None:
@@ -78,6 +96,7 @@ class PartitionReader:
         """The next records of partitions below their target, none past it, in offset order
         per partition."""
         active = [tp for p, tp in self._tps.items() if self.next[p] <= targets.get(p, -1)]
+        self._fetch_only(active)
         if not active:
             return []
         fetched = await self._consumer.getmany(
@@ -92,6 +111,7 @@ class PartitionReader:
             if keep:
                 self.next[tp.partition] = keep[-1].offset + 1
                 out.append((tp.partition, keep))
+        self._fetch_only([tp for tp in active if self.next[tp.partition] <= targets[tp.partition]])
         return out
 
 
