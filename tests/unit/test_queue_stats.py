@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 
 from hypothesis import given, settings
@@ -132,6 +132,21 @@ def test_each_count_lands_in_the_minute_of_its_event() -> None:
         if ev.type == e.TASK_SUBMITTED
     }
     assert {k for k, r in rows.items() if r.counts["submitted"]} == submitted
+
+
+def test_one_minute_in_two_utc_offsets_is_one_bucket() -> None:
+    events = [ev for ev in stream(3, seed=4) if ev.type == e.TASK_SUBMITTED]
+    shifted = [
+        ev.model_copy(
+            update={"occurred_at": ev.occurred_at.astimezone(timezone(timedelta(hours=2)))}
+        )
+        if i % 2
+        else ev
+        for i, ev in enumerate(events)
+    ]
+    assert flat(fold_stats(fold_batch({}, shifted).transitions)) == flat(
+        fold_stats(fold_batch({}, events).transitions)
+    )
 
 
 def test_a_window_reports_rates_throughput_and_durations() -> None:
