@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from taskstream.domain import events as e
 from taskstream.domain.envelope import Envelope
@@ -111,9 +111,11 @@ class FoldError:
     error: str
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """One event folded into its task: the state before (None for a submit) and after."""
+class Transition(NamedTuple):
+    """One event folded into its task: the state before (None for a submit) and after.
+
+    A named tuple: one is made per record, at half the cost of a frozen dataclass.
+    """
 
     before: TaskState | None
     event: Envelope

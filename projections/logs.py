@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -65,9 +66,11 @@ def decode_line(raw: bytes | None) -> LogLine:
         raise DecodeError(f"not a log line: {exc}".replace("\n", " ")[:2000]) from exc
 
 
-@dataclass(frozen=True, slots=True)
-class PositionedLine:
-    """A log line with where it was read."""
+class PositionedLine(NamedTuple):
+    """A log line with where it was read.
+
+    A named tuple: one is made per record, at half the cost of a frozen dataclass.
+    """
 
     line: LogLine
     partition: int

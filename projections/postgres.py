@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
@@ -73,9 +73,11 @@ SET "offset" = EXCLUDED."offset", updated_at = EXCLUDED.updated_at
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Positioned:
-    """An event with where it was read: its partition and offset in the events topic."""
+class Positioned(NamedTuple):
+    """An event with where it was read: its partition and offset in the events topic.
+
+    A named tuple: one is made per record, at half the cost of a frozen dataclass.
+    """
 
     event: Envelope
     partition: int
