@@ -17,7 +17,7 @@ import orjson
 
 from projections.counters import CounterDelta, counter_delta
 from projections.fold import FoldResult
-from projections.queue_stats import fold_stats, stat_records
+from projections.queue_stats import StatKey, StatRow, fold_stats, stat_records
 
 _UPSERT_QUEUES = """
 INSERT INTO queues (tenant, queue, first_seen_at)
@@ -77,6 +77,8 @@ class QueueEffects:
     counters: CounterDelta = field(default_factory=CounterDelta)
     stat_rows: int = 0
     new_queues: int = 0
+    # With `defer_stats`: the batch's statistics, for the caller to write later.
+    stats: dict[StatKey, StatRow] = field(default_factory=dict)
 
 
 def _json(rows: object) -> str:
@@ -90,9 +92,11 @@ async def apply_queue_models(
     checkpoints: Mapping[int, int],
     *,
     counters: bool = True,
+    defer_stats: bool = False,
 ) -> QueueEffects:
     """Queues, statistics and the counters' change of one batch (inside its transaction);
-    without `counters`, the change for Redis is neither computed nor returned."""
+    without `counters`, the change for Redis is neither computed nor returned; with
+    `defer_stats`, the statistics are returned in `stats` instead of written."""
     effects = QueueEffects()
     transitions = result.transitions
     if transitions:
@@ -109,10 +113,11 @@ async def apply_queue_models(
             effects.new_queues = int(
                 (await conn.execute(_UPSERT_QUEUES, _json(rows))).rsplit(" ", 1)[-1]
             )
-        stats = stat_records(fold_stats(transitions))
-        if stats:
-            await conn.execute(_UPSERT_STATS, _json(stats))
-            effects.stat_rows = len(stats)
+        stats = fold_stats(transitions)
+        if defer_stats:
+            effects.stats = stats
+        elif stats:
+            effects.stat_rows = await write_stats(conn, stats)
         if counters:
             effects.counters.counts = counter_delta(transitions)
     if checkpoints and counters:
@@ -121,3 +126,13 @@ async def apply_queue_models(
         before = {r["partition"]: r["offset"] for r in rows}
         effects.counters.partitions = {p: (before.get(p, -1), checkpoints[p]) for p in parts}
     return effects
+
+
+async def write_stats(
+    conn: asyncpg.Connection, rows: Mapping[StatKey, StatRow], *, chunk: int = 5_000
+) -> int:
+    """Add `rows` into `queue_stats`; returns how many rows were written."""
+    records = stat_records(rows)
+    for start in range(0, len(records), chunk):
+        await conn.execute(_UPSERT_STATS, _json(records[start : start + chunk]))
+    return len(records)

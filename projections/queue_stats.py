@@ -17,7 +17,7 @@ the `tasks` rows: an event at or below the stored version never reaches here.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -211,7 +211,7 @@ def exact_seconds(us: int) -> str:
     return f"{sign}{whole}.{frac:06d}"
 
 
-def stat_records(rows: dict[StatKey, StatRow]) -> list[dict[str, Any]]:
+def stat_records(rows: Mapping[StatKey, StatRow]) -> list[dict[str, Any]]:
     """The rows as records for the upsert (one JSON document)."""
     return [
         {

@@ -201,7 +201,7 @@ class Replayer:
         workers = min(self.replay.replay_workers, max(len(s.done) for s in self.streams) or 1)
         # Starting a process costs seconds: small replays stay in this one.
         if workers <= 1 or self.behind(targets) < 5 * self.replay.replay_batch_size:
-            await self.catch_up(self.shadow, targets)
+            await self.bulk_catch_up(targets)
             return
         from projections.replay.workers import run_workers
 
@@ -210,6 +210,19 @@ class Replayer:
         for s in self.streams:
             s.done.update(await sc.read_checkpoints(self.shadow, self.schema, s.projection))
             s.reader.seek({p: o + 1 for p, o in s.done.items()})
+
+    async def bulk_catch_up(self, targets: dict[str, dict[int, int]]) -> None:
+        """`catch_up` on the shadow for a bulk load, with the queue statistics summed
+        over the whole load and written once at its end (a failed load fails the
+        rebuild, which drops the shadow, so no batch's statistics can be missing)."""
+        assert self.shadow is not None
+        self.applier.deferred_stats = {}
+        try:
+            await self.catch_up(self.shadow, targets)
+            async with self.shadow.acquire() as conn, conn.transaction():
+                await self.applier.flush_stats(conn)
+        finally:
+            self.applier.deferred_stats = None
 
     async def follow(self) -> None:
         """Replay until the shadow is within `replay_switch_gap` records of the live cut."""

@@ -96,7 +96,7 @@ async def _work(doc: dict[str, Any]) -> None:
         await r.open(create=False, partitions=set(doc["partitions"]))
         r.applier.archive_keyed = doc.get("archive_keyed", True)
         targets = {name: {int(p): o for p, o in t.items()} for name, t in doc["targets"].items()}
-        await r.catch_up(r.shadow, targets)
+        await r.bulk_catch_up(targets)
         counts = {
             "undecodable": {s.name: s.undecodable for s in r.streams},
             "refused": {s.name: s.refused for s in r.streams},

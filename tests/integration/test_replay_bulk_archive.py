@@ -1,6 +1,8 @@
 """A rebuild's bulk load drops the archive's primary key and builds it again afterwards:
 an event the log holds twice is archived once (the first copy, as the live projector
 keeps it), and a U+0000 in an event goes through the statement without a conflict target.
+The queue statistics, summed over the load and written once at its end, are those of
+the whole stream.
 
 Its own database and topics, so the stack's read model is untouched.
 """
@@ -15,6 +17,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from projections.fold import fold_batch
+from projections.queue_stats import COUNT_FIELDS, fold_stats
 from projections.replay import schema as sc
 from projections.replay.config import ReplaySettings
 from projections.replay.rebuild import Replayer
@@ -77,6 +81,45 @@ async def _archive(settings: Settings, schema: str) -> tuple[int, int, bool, int
         await conn.close()
 
 
+StatsRow = tuple[tuple[int, ...], int, int, int, int, tuple[int, ...], tuple[int, ...]]
+
+
+def _expected_stats(events: list[Envelope]) -> dict[tuple[Any, ...], StatsRow]:
+    rows = fold_stats(fold_batch({}, events).transitions)
+    return {
+        key: (
+            tuple(r.counts[c] for c in COUNT_FIELDS),
+            r.run_us,
+            r.run_count,
+            r.wait_us,
+            r.wait_count,
+            tuple(r.run_hist),
+            tuple(r.wait_hist),
+        )
+        for key, r in rows.items()
+    }
+
+
+async def _stats(settings: Settings, schema: str) -> dict[tuple[Any, ...], StatsRow]:
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    try:
+        rows = await conn.fetch(f'SELECT * FROM "{schema}".queue_stats')
+    finally:
+        await conn.close()
+    return {
+        (r["tenant"], r["queue"], r["bucket"]): (
+            tuple(r[c] for c in COUNT_FIELDS),
+            int(r["run_sum"] * 1_000_000),
+            r["run_count"],
+            int(r["wait_sum"] * 1_000_000),
+            r["wait_count"],
+            tuple(r["run_hist"]),
+            tuple(r["wait_hist"]),
+        )
+        for r in rows
+    }
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 async def test_bulk_archives_each_event_once_and_keys_the_archive_again(
     settings: Settings, workers: int
@@ -92,6 +135,7 @@ async def test_bulk_archives_each_event_once_and_keys_the_archive_again(
         await r.bulk(r.head_targets())
         report = r.report()
         rows, ids, keyed, nul = await _archive(settings, schema)
+        stats = await _stats(settings, schema)
     finally:
         await r.close()
         await sc.drop_schema(settings.postgres_dsn, schema)
@@ -101,6 +145,8 @@ async def test_bulk_archives_each_event_once_and_keys_the_archive_again(
     assert keyed
     assert nul == 1  # stored as U+FFFD, as the live projector stores it
     assert r.applier.archive_keyed
+    assert stats == _expected_stats(events)
+    assert r.applier.deferred_stats is None  # written per batch again after the load
 
 
 def test_restore_archive_key_keeps_the_first_copy(settings: Settings) -> None:
