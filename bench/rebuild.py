@@ -6,7 +6,8 @@ schema (read, decode, fold, COPY; what `taskstream replay rebuild postgres` runs
 its switch-over). Beside it, in the same run: the raw COPY rate of the very rows the
 rebuild wrote (task_events, tasks, task_attempts) into the same tables of another fresh
 schema, loaded as the rebuild loads (non-unique indexes and the archive's key built after
-the COPY), so the rebuild's rate reads against what Postgres alone allows here.
+the COPY), so the rebuild's rate reads against what Postgres alone allows here. The
+CPU each part of the stack spent during the rebuild is saved beside the rate.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import uuid
 from typing import Any
 
 from bench.common import run_and_report
+from bench.cpu import CpuSampler
 from projections.replay import schema as sc
 from projections.replay.rebuild import Replayer
 from projections.synthetic import stream
@@ -100,10 +102,11 @@ async def run(stack: dict[str, Any], n_events: int, batch: int, workers: int) ->
         replay=ReplaySettings(replay_batch_size=batch, replay_workers=workers),
     )  # fmt: skip
     try:
-        started = time.perf_counter()
-        await replayer.open()
-        await replayer.bulk(replayer.head_targets())
-        rebuild_s = time.perf_counter() - started
+        with CpuSampler() as cpu:
+            started = time.perf_counter()
+            await replayer.open()
+            await replayer.bulk(replayer.head_targets())
+            rebuild_s = time.perf_counter() - started
         report = replayer.report()
         copy_s, counts = await _raw_copy(
             settings.postgres_dsn, replayer.live_schema, replayer.schema
@@ -122,6 +125,8 @@ async def run(stack: dict[str, Any], n_events: int, batch: int, workers: int) ->
         "raw_copy_rows": counts,
         "raw_copy_seconds": round(copy_s, 2),
         "raw_copy_events_per_s": round(report.events / copy_s),
+        # Where the rebuild's time went, by part of the stack (less noisy than the rate).
+        **cpu.figures(per=report.events),
         "target_events_per_s": 50_000,
         "note": "2 shared cores; the broker, Postgres and the rebuild share them",
     }
