@@ -164,8 +164,8 @@ def minute(moment: datetime) -> datetime:
 def fold_stats(transitions: Iterable[Transition]) -> dict[StatKey, StatRow]:
     """The statistics a batch's transitions add, per (tenant, queue, minute)."""
     # Rows are found by the minute's fields, not by a truncated datetime: `replace` and
-    # a new datetime's hash cost more than the rest of the counting (a rebuild runs
-    # this for every event).
+    # a new datetime's hash cost about as much as the rest of the counting (a rebuild
+    # runs this for every event).
     rows: dict[tuple[Any, ...], StatRow] = {}
     buckets: dict[tuple[Any, ...], StatKey] = {}
     for t in transitions:
