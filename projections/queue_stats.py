@@ -195,13 +195,19 @@ def fold_stats(transitions: Iterable[Transition]) -> dict[StatKey, StatRow]:
             if attempt.outcome in ("failed", "timed_out"):
                 row.counts["failed"] += 1
     out: dict[StatKey, StatRow] = {}
-    for fields, row in rows.items():
-        key = buckets[fields]
-        if key in out:  # the same minute in another UTC offset: one bucket
-            out[key].add(row)
-        else:
-            out[key] = row
+    # The same minute in another UTC offset is the same bucket.
+    add_stats(out, ((buckets[fields], row) for fields, row in rows.items()))
     return out
+
+
+def add_stats(into: dict[StatKey, StatRow], rows: Iterable[tuple[StatKey, StatRow]]) -> None:
+    """Add `rows` into `into`, bucket by bucket (a row new to `into` is taken over)."""
+    for key, row in rows:
+        total = into.get(key)
+        if total is None:
+            into[key] = row
+        else:
+            total.add(row)
 
 
 def exact_seconds(us: int) -> str:

@@ -35,7 +35,7 @@ from projections.postgres import (
 )
 from projections.queue_models import apply_queue_models, write_stats
 from projections.queue_settings import apply_queues, split_queues
-from projections.queue_stats import StatKey, StatRow
+from projections.queue_stats import StatKey, StatRow, add_stats
 from projections.schedules import apply_schedules, split
 from projections.search.pg_index import DEFAULT_MAX_CHARS, search_rows, write_search
 from taskstream.domain.state import TaskState, with_changes
@@ -158,11 +158,7 @@ class EventApplier:
                         conn, batch, checkpoints, fast=False, no_nul=True
                     )
         if self.deferred_stats is not None:  # committed: now they count
-            for key, row in stats.items():
-                if (total := self.deferred_stats.get(key)) is None:
-                    self.deferred_stats[key] = row
-                else:
-                    total.add(row)
+            add_stats(self.deferred_stats, stats.items())
         for tid, state in changed.items():
             self._states[tid] = with_changes(state, seen_commands=frozenset())
             self._states.move_to_end(tid)
