@@ -42,15 +42,22 @@ def role(cmdline: str, pid: int, own: int) -> str:
     return "other"
 
 
-def _read(pid: str) -> tuple[int, str, str] | None:
-    """(user+system ticks, start time, command line) of one process, if it still exists."""
+def _stat(pid: str) -> tuple[int, str] | None:
+    """(user+system ticks, start time) of one process, if it still exists."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
     except OSError:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12]), fields[19], cmdline
+    fields = stat.rsplit(b")", 1)[1].split()
+    return int(fields[11]) + int(fields[12]), fields[19].decode()
+
+
+def _cmdline(pid: str) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
 
 
 class CpuSampler:
@@ -62,6 +69,11 @@ class CpuSampler:
         self.wall = 0.0
         self._ticks: Counter[str] = Counter()
         self._last: dict[tuple[int, str], int] = {}
+        # Role of each process seen, read from its command line once (the sampler's own
+        # CPU is part of what it measures: one file per process per sample, not two).
+        # A process started during the phase and named "other" is read again: between
+        # its fork and its exec it still shows its parent's command line.
+        self._roles: dict[tuple[int, str], str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
         self._started = 0.0
@@ -71,17 +83,25 @@ class CpuSampler:
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
-            read = _read(pid)
+            read = _stat(pid)
             if read is None:
                 continue
-            ticks, start, cmdline = read
+            ticks, start = read
             key = (int(pid), start)
+            name = self._roles.get(key)
+            if name is None:
+                cmdline = _cmdline(pid)
+                if cmdline is None:
+                    continue
+                name = role(cmdline, int(pid), own)
+                if first or name != "other":
+                    self._roles[key] = name
             before = self._last.get(key)
             # A process first seen after the start began during the phase: all its time.
             grown = ticks - before if before is not None else (0 if first else ticks)
             self._last[key] = ticks
             if grown:
-                self._ticks[role(cmdline, int(pid), own)] += grown
+                self._ticks[name] += grown
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -12,7 +12,10 @@ class ReplaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TASKSTREAM_", extra="ignore")
 
     replay_batch_size: int = Field(
-        20_000, ge=1, description="Records a rebuild applies per transaction."
+        40_000,
+        ge=1,
+        description="Records a rebuild applies per transaction (each replay process holds "
+        "about two batches in memory).",
     )
     replay_switch_gap: int = Field(
         20_000,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 from bench.cpu import CpuSampler, role
@@ -27,3 +29,14 @@ def test_this_process_cpu_is_counted() -> None:
     per_million = figures["cpu_core_seconds_per_million"]
     assert isinstance(per_million, dict)
     assert per_million["benchmark"] == round(cpu.seconds["benchmark"] / 2, 1)
+
+
+def test_a_process_started_during_the_phase_counts_under_its_own_role() -> None:
+    # The command line names a worker; the child burns 0.4 s of CPU and exits.
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass"
+    with CpuSampler(interval=0.05) as cpu:
+        child = subprocess.Popen([sys.executable, "-c", burn, "-m", "taskstream", "worker"])
+        child.wait(timeout=30)
+        time.sleep(0.1)
+    # What it spent after its last sample is not seen: at most one interval.
+    assert cpu.seconds.get("worker", 0) >= 0.3
