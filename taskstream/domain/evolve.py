@@ -7,7 +7,14 @@ from typing import Any
 
 from taskstream.domain import events as e
 from taskstream.domain.envelope import Envelope
-from taskstream.domain.state import Attempt, Dispatch, Status, TaskState, with_changes
+from taskstream.domain.state import (
+    Attempt,
+    Dispatch,
+    Status,
+    TaskState,
+    copy_with,
+    with_changes,
+)
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -125,13 +132,19 @@ def _changes(state: TaskState, t: str, p: dict[str, Any], at: datetime) -> dict[
     raise ValueError(f"unknown event type {t!r}")
 
 
+def _seen(state: TaskState | None, cause: str | None) -> frozenset[str]:
+    """The commands seen once `cause` is added (the same set when it is there already)."""
+    if state is None:
+        return frozenset((cause,)) if cause else frozenset()
+    seen = state.seen_commands
+    return seen.union((cause,)) if cause and cause not in seen else seen
+
+
 def evolve(state: TaskState | None, event: Envelope) -> TaskState | None:
     """The state after `event` (raises `ValueError` for an event that cannot apply)."""
     p = event.payload
     at = event.occurred_at
-    seen = (state.seen_commands if state else frozenset()) | (
-        {event.causation_id} if event.causation_id else set()
-    )
+    seen = _seen(state, event.causation_id)
     if event.type == e.COMMAND_REJECTED:
         return with_changes(state, seen_commands=seen) if state else None
     if event.type == e.TASK_SUBMITTED:
@@ -153,7 +166,10 @@ def evolve(state: TaskState | None, event: Envelope) -> TaskState | None:
             f"task {state.id}: version {event.version} does not follow {state.version}"
         )
     changes = _changes(state, event.type, p, at)
-    return with_changes(state, version=event.version, updated_at=at, seen_commands=seen, **changes)
+    changes["version"] = event.version
+    changes["updated_at"] = at
+    changes["seen_commands"] = seen
+    return copy_with(state, changes)
 
 
 def fold(events: list[Envelope], state: TaskState | None = None) -> TaskState | None:

@@ -193,6 +193,12 @@ def _pick_copier() -> Callable[[TaskState, dict[str, Any]], TaskState]:
 _copy = _pick_copier()
 
 
+def copy_with(state: TaskState, changes: dict[str, Any]) -> TaskState:
+    """`with_changes` for a caller whose field names are fixed in its code (`evolve`):
+    the names are not checked, and the dict is read, not kept or changed."""
+    return _copy(state, changes)
+
+
 def with_changes(state: TaskState, **changes: Any) -> TaskState:
     """`dataclasses.replace(state, **changes)`, several times as fast: on one host the copy
     took 1.4 µs where the `object.__setattr__` copier took 5.4; on a faster host that
