@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import orjson
 
 from projections.counters import CounterDelta, counter_delta
 from projections.fold import FoldResult
-from projections.queue_stats import StatKey, StatRow, fold_stats, stat_records
+from projections.queue_stats import StatKey, StatRow, add_stats, fold_stats, stat_records
 
 _UPSERT_QUEUES = """
 INSERT INTO queues (tenant, queue, first_seen_at)
@@ -129,10 +130,54 @@ async def apply_queue_models(
 
 
 async def write_stats(
-    conn: asyncpg.Connection, rows: Mapping[StatKey, StatRow], *, chunk: int = 5_000
+    conn: asyncpg.Connection,
+    rows: Mapping[StatKey, StatRow],
+    *,
+    chunk: int = 5_000,
+    table: str = "queue_stats",
 ) -> int:
-    """Add `rows` into `queue_stats`; returns how many rows were written."""
+    """Add `rows` into `queue_stats` (or append them to `table`, a `STAT_PARTS` table, which
+    has no key); returns how many rows were written."""
     records = stat_records(rows)
+    statement = _UPSERT_STATS if table == "queue_stats" else _APPEND_PARTS.format(table=table)
     for start in range(0, len(records), chunk):
-        await conn.execute(_UPSERT_STATS, _json(records[start : start + chunk]))
+        await conn.execute(statement, _json(records[start : start + chunk]))
     return len(records)
+
+
+# A bulk load's statistics: each batch appends its rows to this table (created by the
+# load, keyless, in the same transaction as the batch's checkpoints, so a load that
+# stops and resumes has them for exactly the batches it kept); the load sums them into
+# `queue_stats` once at its end (`merge_stat_parts`) and drops the table.
+STAT_PARTS = "replay_stat_parts"
+_APPEND_PARTS = _UPSERT_STATS.replace("queue_stats", "{table}", 1).split("ON CONFLICT", 1)[0]
+
+
+async def create_stat_parts(conn: asyncpg.Connection) -> None:
+    """Create the `STAT_PARTS` table beside `queue_stats` (same columns, no key)."""
+    await conn.execute(f"CREATE TABLE IF NOT EXISTS {STAT_PARTS} (LIKE queue_stats)")
+
+
+def _row(r: Mapping[str, Any]) -> StatRow:
+    return StatRow(
+        counts={name: r[name] for name in _COUNTS},
+        run_us=int(r["run_sum"] * 1_000_000),  # numeric: exact
+        run_count=r["run_count"],
+        run_hist=list(r["run_hist"]),
+        wait_us=int(r["wait_sum"] * 1_000_000),
+        wait_count=r["wait_count"],
+        wait_hist=list(r["wait_hist"]),
+    )
+
+
+async def merge_stat_parts(conn: asyncpg.Connection) -> int:
+    """Sum the `STAT_PARTS` rows into `queue_stats` and drop the table (call inside a
+    transaction); returns the rows written (0 when there is no such table)."""
+    if await conn.fetchval("SELECT to_regclass($1)", STAT_PARTS) is None:
+        return 0
+    total: dict[StatKey, StatRow] = {}
+    for r in await conn.fetch(f"SELECT * FROM {STAT_PARTS}"):
+        add_stats(total, [((r["tenant"], r["queue"], r["bucket"]), _row(r))])
+    written = await write_stats(conn, total) if total else 0
+    await conn.execute(f"DROP TABLE {STAT_PARTS}")
+    return written

@@ -33,9 +33,8 @@ from projections.postgres import (
     encode_rows,
     load_states,
 )
-from projections.queue_models import apply_queue_models, write_stats
+from projections.queue_models import STAT_PARTS, apply_queue_models, write_stats
 from projections.queue_settings import apply_queues, split_queues
-from projections.queue_stats import StatKey, StatRow, add_stats
 from projections.schedules import apply_schedules, split
 from projections.search.pg_index import DEFAULT_MAX_CHARS, search_rows, write_search
 from taskstream.domain.state import TaskState, with_changes
@@ -133,9 +132,10 @@ class EventApplier:
         self.fold_errors = 0
         # False while the archive's primary key is dropped (`schema.drop_archive_key`).
         self.archive_keyed = True
-        # A dict during a bulk load: the queue statistics of committed batches, summed
-        # for `flush_stats` to write once (None: each batch writes its own).
-        self.deferred_stats: dict[StatKey, StatRow] | None = None
+        # True during a bulk load: each batch appends its queue statistics to the
+        # `STAT_PARTS` table, summed into `queue_stats` once at the load's end
+        # (`merge_stat_parts`); False: each batch adds its own into `queue_stats`.
+        self.stat_parts = False
 
     async def apply(
         self, conn: asyncpg.Connection, batch: Sequence[Positioned], checkpoints: Mapping[int, int]
@@ -144,21 +144,15 @@ class EventApplier:
         is already in one); returns the task states it moved forward."""
         try:
             async with conn.transaction():
-                changed, stats = await self._apply(conn, batch, checkpoints, fast=True)
+                changed = await self._apply(conn, batch, checkpoints, fast=True)
         except (*_FALLBACK, *_NUL) as exc:
             try:
                 async with conn.transaction():
                     no_nul = isinstance(exc, _NUL)
-                    changed, stats = await self._apply(
-                        conn, batch, checkpoints, fast=False, no_nul=no_nul
-                    )
+                    changed = await self._apply(conn, batch, checkpoints, fast=False, no_nul=no_nul)
             except _NUL:
                 async with conn.transaction():
-                    changed, stats = await self._apply(
-                        conn, batch, checkpoints, fast=False, no_nul=True
-                    )
-        if self.deferred_stats is not None:  # committed: now they count
-            add_stats(self.deferred_stats, stats.items())
+                    changed = await self._apply(conn, batch, checkpoints, fast=False, no_nul=True)
         for tid, state in changed.items():
             self._states[tid] = with_changes(state, seen_commands=frozenset())
             self._states.move_to_end(tid)
@@ -181,7 +175,7 @@ class EventApplier:
         *,
         fast: bool,
         no_nul: bool = False,
-    ) -> tuple[dict[str, TaskState], dict[StatKey, StatRow]]:
+    ) -> dict[str, TaskState]:
         events, schedule_events = split([item.event for item in batch])
         events, queue_events = split_queues(events)
         if fast:
@@ -217,25 +211,17 @@ class EventApplier:
             await apply_queues(conn, queue_events)
         # Queues, per-minute statistics: the same writes as the projector's batch (the
         # counters' change it returns is for Redis, which `replay rebuild redis` refills).
-        # In a bulk load the statistics are summed and written once at its end: batch by
-        # batch, each minute was written again by the next batch and by the other replay
-        # processes' (conflict updates that waited on each other's row locks).
+        # In a bulk load the statistics are appended to a keyless table and summed once
+        # at its end: batch by batch, each minute's row was written again by the next
+        # batch and by the other replay processes' (conflict updates that waited on
+        # each other's row locks).
         effects = await apply_queue_models(
-            conn,
-            self.projection,
-            result,
-            checkpoints,
-            counters=False,
-            defer_stats=self.deferred_stats is not None,
+            conn, self.projection, result, checkpoints, counters=False, defer_stats=self.stat_parts
         )
+        if effects.stats:
+            await write_stats(conn, effects.stats, table=STAT_PARTS)
         await save_checkpoints(conn, self.projection, checkpoints)
-        return result.changed, effects.stats
-
-    async def flush_stats(self, conn: asyncpg.Connection) -> int:
-        """Write the deferred queue statistics (see `deferred_stats`) and forget them;
-        returns the rows written."""
-        rows, self.deferred_stats = self.deferred_stats or {}, {}
-        return await write_stats(conn, rows) if rows else 0
+        return result.changed
 
 
 async def apply_lines(

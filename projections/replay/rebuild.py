@@ -28,6 +28,7 @@ from projections.logs import PROJECTION as LOGS_PROJECTION
 from projections.logs import PositionedLine, decode_line
 from projections.postgres import Positioned
 from projections.projector import decode_event
+from projections.queue_models import create_stat_parts, merge_stat_parts
 from projections.refusals import apply_isolating
 from projections.replay import schema as sc
 from projections.replay.apply import EventApplier, apply_lines
@@ -92,6 +93,8 @@ class RebuildReport:
     kept: tuple[str, ...] = ()
     old_schema: str | None = None
     checkpoints: dict[str, dict[int, int]] = field(default_factory=dict)
+    # Records (events and log lines) the shadow held already when this run resumed it.
+    resumed_from: int = 0
 
 
 class Replayer:
@@ -120,10 +123,12 @@ class Replayer:
         self.live_schema = "public"
         self.streams: list[Stream] = []
         self.started = time.monotonic()
+        self.resumed_from = 0  # records the shadow held when `open` found it
 
     async def open(self, *, create: bool = True, partitions: set[int] | None = None) -> None:
         """Connect, create and migrate the shadow schema (unless it exists: `create` false),
-        and open one reader per topic (over `partitions` only, when given)."""
+        and open one reader per topic (over `partitions` only, when given), each partition
+        from the shadow's checkpoint on (offset 0 in a new shadow)."""
         self.live = await asyncpg.create_pool(self.settings.postgres_dsn, min_size=1, max_size=2)
         self.live_schema = await sc.live_schema(self.live)
         dsn = self.settings.postgres_dsn
@@ -137,10 +142,15 @@ class Replayer:
             parts = await topic_partitions(self.settings, topic)
             if partitions is not None:
                 parts = [p for p in parts if p in partitions]
-            reader = PartitionReader(self.settings, topic, dict.fromkeys(parts, 0))
+            done = dict.fromkeys(parts, -1)
+            if not create:
+                saved = await sc.read_checkpoints(self.shadow, self.schema, projection)
+                done.update({p: o for p, o in saved.items() if p in done})
+            reader = PartitionReader(self.settings, topic, {p: o + 1 for p, o in done.items()})
             await reader.start()
             await reader.learn_highwaters()
-            self.streams.append(Stream(name, projection, reader, dict.fromkeys(parts, -1)))
+            self.streams.append(Stream(name, projection, reader, done))
+            self.resumed_from += sum(o + 1 for o in done.values())
 
     async def close(self) -> None:
         """Stop the readers and close the pools (the shadow schema stays)."""
@@ -175,24 +185,33 @@ class Replayer:
         tasks of one partition never touch another's); then resume from what they wrote.
 
         The shadow's non-unique indexes and the archive's primary key are dropped for the
-        load and built once after it.
+        load and built once after it; the queue statistics are summed once at its end.
+        What the load dropped and the statistics of each batch are kept in the shadow
+        with its checkpoints, so a load that stopped resumes (`open(create=False)`).
         """
         assert self.shadow is not None
-        indexes = await sc.drop_secondary_indexes(self.shadow, self.schema)
-        keyed = await sc.drop_archive_key(self.shadow, self.schema)
+        async with self.shadow.acquire() as conn:
+            state = await sc.begin_bulk(conn, self.schema)
+            await create_stat_parts(conn)
         self.applier.archive_keyed = False
         try:
             await self._bulk(targets)
         finally:
             self.applier.archive_keyed = True
         started = time.monotonic()
-        copies = await sc.restore_archive_key(self.shadow, self.schema) if keyed else 0
-        await sc.create_indexes(self.shadow, indexes)
+        async with self.shadow.acquire() as conn, conn.transaction():
+            stat_rows = await merge_stat_parts(conn)
+        copies = (
+            await sc.restore_archive_key(self.shadow, self.schema) if state.archive_keyed else 0
+        )
+        await sc.create_indexes(self.shadow, state.indexes)
+        await sc.end_bulk(self.shadow, self.schema)
         log.info(
             "shadow indexes built",
             extra={
-                "indexes": len(indexes) + keyed,
+                "indexes": len(state.indexes) + state.archive_keyed,
                 "archive_copies_dropped": copies,
+                "queue_stat_rows": stat_rows,
                 "seconds": round(time.monotonic() - started, 2),
             },
         )
@@ -212,17 +231,14 @@ class Replayer:
             s.reader.seek({p: o + 1 for p, o in s.done.items()})
 
     async def bulk_catch_up(self, targets: dict[str, dict[int, int]]) -> None:
-        """`catch_up` on the shadow for a bulk load, with the queue statistics summed
-        over the whole load and written once at its end (a failed load fails the
-        rebuild, which drops the shadow, so no batch's statistics can be missing)."""
+        """`catch_up` on the shadow for a bulk load: each batch appends its queue
+        statistics to the load's keyless table (`bulk` sums them at the end)."""
         assert self.shadow is not None
-        self.applier.deferred_stats = {}
+        self.applier.stat_parts = True
         try:
             await self.catch_up(self.shadow, targets)
-            async with self.shadow.acquire() as conn, conn.transaction():
-                await self.applier.flush_stats(conn)
         finally:
-            self.applier.deferred_stats = None
+            self.applier.stat_parts = False
 
     async def follow(self) -> None:
         """Replay until the shadow is within `replay_switch_gap` records of the live cut."""
@@ -326,6 +342,7 @@ class Replayer:
             fold_errors=self.applier.fold_errors,
             seconds=time.monotonic() - self.started,
             checkpoints={s.projection: dict(s.done) for s in self.streams},
+            resumed_from=self.resumed_from,
         )
 
 
@@ -383,17 +400,88 @@ async def rebuild_postgres(
     progress: Progress | None = None,
     keep_old: bool = False,
     schema: str | None = None,
+    resume: str | None = None,
 ) -> RebuildReport:
-    """Rebuild tasks, events, attempts, logs and schedules from offset 0 and switch over."""
-    r = Replayer(settings, schema or f"replay_{stamp()}", replay=replay, progress=progress)
+    """Rebuild tasks, events, attempts, logs and schedules from offset 0 and switch over.
+
+    With `resume`, the named shadow schema of a rebuild that stopped is continued from
+    its checkpoints instead. A rebuild that fails after applying records keeps its shadow
+    for that, and says so (a note on the exception, and a warning in the log); one that
+    fails before drops it.
+    """
+    if resume is not None:
+        await _check_resumable(settings.postgres_dsn, resume)
+    r = Replayer(
+        settings, resume or schema or f"replay_{stamp()}", replay=replay, progress=progress
+    )
     try:
-        await r.open()
+        await r.open(create=resume is None)
         await r.bulk(await r.live_targets())
         await r.follow()
         return await switch_over(r, keep_old=keep_old)
-    except BaseException:
+    except BaseException as exc:
         await r.close()
-        await sc.drop_schema(settings.postgres_dsn, r.schema)
+        await _keep_or_drop(settings.postgres_dsn, r, exc)
         raise
     finally:
         await r.close()
+
+
+class NoSuchShadow(ValueError):
+    """`--resume` named a schema that is not a rebuild's shadow."""
+
+
+async def shadow_progress(dsn: str, schema: str) -> int | None:
+    """Records the shadow `schema` has applied (by its checkpoints); None if there is no
+    such shadow."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await conn.fetchval(
+                f'SELECT coalesce(sum("offset" + 1), 0) FROM {sc.ident(schema)}.{sc.CHECKPOINTS}'
+            )
+        )
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+        return None
+    finally:
+        await conn.close()
+
+
+def resume_command(schema: str) -> str:
+    """The command that continues the rebuild of the shadow `schema`."""
+    return f"taskstream replay rebuild postgres --resume {schema}"
+
+
+async def _check_resumable(dsn: str, schema: str) -> None:
+    try:
+        sc.ident(schema)
+    except ValueError as exc:
+        raise NoSuchShadow(f"--resume {schema}: {exc}") from exc
+    if await shadow_progress(dsn, schema) is None:
+        raise NoSuchShadow(
+            f"--resume {schema}: there is no rebuild's shadow schema of that name; "
+            "start a new rebuild without --resume"
+        )
+
+
+async def _keep_or_drop(dsn: str, r: Replayer, exc: BaseException) -> None:
+    """After a failure: keep the shadow if it holds applied records, else drop it."""
+    try:
+        applied = await shadow_progress(dsn, r.schema)
+    except (OSError, asyncpg.PostgresError):
+        return  # Postgres is what failed: nothing can be dropped now, and it stays
+    if not applied:
+        await sc.drop_schema(dsn, r.schema)
+        return
+    exc.add_note(
+        f"The rebuild's shadow schema {r.schema} keeps the {applied:,} records it applied. "
+        f"Continue it with: {resume_command(r.schema)} (or drop it: DROP SCHEMA {r.schema} "
+        "CASCADE)"
+    )
+    log.warning(
+        "rebuild stopped; shadow schema %s kept with %d records applied: continue with %s",
+        r.schema,
+        applied,
+        resume_command(r.schema),
+        extra={"schema": r.schema, "applied": applied, "error": repr(exc)},
+    )

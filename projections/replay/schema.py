@@ -173,6 +173,45 @@ async def create_indexes(pool: asyncpg.Pool, definitions: Iterable[str]) -> None
     await asyncio.gather(*(build() for _ in range(min(len(pending), pool.get_max_size()))))
 
 
+# What a bulk load took away from the shadow, kept in the shadow until the load is done:
+# a load that stops (a crash, Ctrl-C, a lost connection) and resumes builds them again.
+BULK_STATE = "replay_bulk_state"
+
+
+@dataclass(frozen=True, slots=True)
+class BulkState:
+    """The indexes a bulk load dropped (their definitions) and whether the archive's key
+    was one of them."""
+
+    indexes: tuple[str, ...]
+    archive_keyed: bool
+
+
+async def begin_bulk(conn: asyncpg.Connection, schema: str) -> BulkState:
+    """Drop `schema`'s non-unique indexes and the archive's key for a bulk load, and
+    record them in `BULK_STATE` (one transaction). If an earlier load of this shadow
+    stopped, its record stands: what that load dropped is still to build, and whatever it
+    had built again is dropped anew."""
+    table = f"{ident(schema)}.{BULK_STATE}"
+    async with conn.transaction():
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (indexes text[] NOT NULL, archive_keyed boolean"
+            " NOT NULL)"
+        )
+        row = await conn.fetchrow(f"SELECT indexes, archive_keyed FROM {table}")
+        dropped = await drop_secondary_indexes(conn, schema)
+        keyed = await drop_archive_key(conn, schema)
+        if row is not None:
+            return BulkState(tuple(row["indexes"]), bool(row["archive_keyed"]) or keyed)
+        await conn.execute(f"INSERT INTO {table} VALUES ($1, $2)", dropped, keyed)
+    return BulkState(tuple(dropped), keyed)
+
+
+async def end_bulk(conn: asyncpg.Connection | asyncpg.Pool, schema: str) -> None:
+    """Forget the bulk load's record (once its indexes are built again)."""
+    await conn.execute(f"DROP TABLE IF EXISTS {ident(schema)}.{BULK_STATE}")
+
+
 async def non_empty(conn: asyncpg.Connection, schema: str, names: Iterable[str]) -> set[str]:
     """Which of the tables `names` of `schema` hold at least one row."""
     out = set()

@@ -72,6 +72,15 @@ def rebuild(
         bool,
         typer.Option(help="Keep the replaced tables, in schema `public_old_YYYYMMDDHHMMSS`."),
     ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SCHEMA",
+            help="postgres: continue the rebuild that stopped in this shadow schema (its "
+            "name is in the message it stopped with) from its checkpoints, instead of "
+            "starting again from offset 0.",
+        ),
+    ] = None,
     quiet: Quiet = False,
     data_dir: DataDir = None,
 ) -> None:
@@ -82,7 +91,9 @@ def rebuild(
     rebuild is within TASKSTREAM_REPLAY_SWITCH_GAP records of the live projector, one
     transaction takes the projectors' batch lock, applies the last records, and moves
     the rebuilt tables live; the projector continues from the same checkpoints. The old
-    tables are dropped unless --keep-old.
+    tables are dropped unless --keep-old. A rebuild that stops after applying records
+    (a crash, Ctrl-C, a lost connection) keeps its shadow schema and names it: --resume
+    continues from there.
 
     search: with TASKSTREAM_ELASTICSEARCH_URL, a fresh index filled from offset 0, then
     the tasks alias moves to it (the old index is deleted unless --keep-old); on Postgres
@@ -100,12 +111,42 @@ def rebuild(
         fn = resolve(target.value)
     except TargetUnavailable as exc:
         fail(str(exc))
+    from projections.replay.rebuild import NoSuchShadow, resume_command, shadow_progress, stamp
+
+    options: dict[str, Any] = {"keep_old": keep_old}
+    shadow = None
+    if target.value == "postgres":
+        shadow = resume or f"replay_{stamp()}"
+        options["resume" if resume else "schema"] = shadow
+    elif resume is not None:
+        fail(f"--resume continues a postgres rebuild, not a {target.value} one")
     settings = stack_settings(data_dir)
     tune_gc(settings, rebuild=True)
-    with Bar(quiet=quiet) as bar:
-        options = {"keep_old": keep_old}
-        report: Any = asyncio.run(fn(settings, progress=_progress(bar), **options))
+    try:
+        with Bar(quiet=quiet) as bar:
+            report: Any = asyncio.run(fn(settings, progress=_progress(bar), **options))
+    except NoSuchShadow as exc:
+        fail(str(exc))
+    except (Exception, KeyboardInterrupt) as exc:
+        if shadow is not None:
+            applied = _quietly(lambda: asyncio.run(shadow_progress(settings.postgres_dsn, shadow)))
+            if applied:
+                console.print(
+                    f"[yellow]The rebuild stopped ({type(exc).__name__}); its shadow schema "
+                    f"{shadow} keeps the {applied:,} records it applied. Continue it with: "
+                    f"{resume_command(shadow)}[/]",
+                    highlight=False,
+                )
+        raise
     _print_rebuild(report)
+
+
+def _quietly(probe: Any) -> Any:
+    """`probe()`, or None if it fails (a hint that cannot be checked is left out)."""
+    try:
+        return probe()
+    except Exception:  # Postgres may be what failed
+        return None
 
 
 def _progress(bar: Any) -> Any:
@@ -116,10 +157,13 @@ def _print_rebuild(report: Any) -> None:
     if not hasattr(report, "swapped"):
         console.print(report)
         return
-    rate = (report.events + report.lines) / report.seconds if report.seconds else 0.0
+    resumed = getattr(report, "resumed_from", 0)
+    this_run = report.events + report.lines - resumed
+    rate = this_run / report.seconds if report.seconds else 0.0
+    earlier = f", {resumed:,} records of them before the resume" if resumed else ""
     console.print(
-        f"rebuilt {report.events:,} events and {report.lines:,} log lines in "
-        f"{report.seconds:.1f} s ({rate:,.0f} records/s); switched over: "
+        f"rebuilt {report.events:,} events and {report.lines:,} log lines{earlier}; this run "
+        f"took {report.seconds:.1f} s ({rate:,.0f} records/s); switched over: "
         f"{', '.join(report.swapped)}",
         highlight=False,
     )

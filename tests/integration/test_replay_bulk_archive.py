@@ -2,7 +2,7 @@
 an event the log holds twice is archived once (the first copy, as the live projector
 keeps it), and a U+0000 in an event goes through the statement without a conflict target.
 The queue statistics, summed over the load and written once at its end, are those of
-the whole stream.
+the whole stream. A load that stops resumes from its checkpoints with the same result.
 
 Its own database and topics, so the stack's read model is untouched.
 """
@@ -18,10 +18,11 @@ import asyncpg
 import pytest
 
 from projections.fold import fold_batch
+from projections.queue_models import STAT_PARTS
 from projections.queue_stats import COUNT_FIELDS, fold_stats
 from projections.replay import schema as sc
 from projections.replay.config import ReplaySettings
-from projections.replay.rebuild import Replayer
+from projections.replay.rebuild import Replayer, _keep_or_drop, shadow_progress
 from projections.synthetic import stream
 from taskstream.codec import encode
 from taskstream.domain import events as e
@@ -136,6 +137,7 @@ async def test_bulk_archives_each_event_once_and_keys_the_archive_again(
         report = r.report()
         rows, ids, keyed, nul = await _archive(settings, schema)
         stats = await _stats(settings, schema)
+        leftovers = await _bookkeeping(settings, schema)
     finally:
         await r.close()
         await sc.drop_schema(settings.postgres_dsn, schema)
@@ -146,7 +148,69 @@ async def test_bulk_archives_each_event_once_and_keys_the_archive_again(
     assert nul == 1  # stored as U+FFFD, as the live projector stores it
     assert r.applier.archive_keyed
     assert stats == _expected_stats(events)
-    assert r.applier.deferred_stats is None  # written per batch again after the load
+    assert not r.applier.stat_parts  # written per batch again after the load
+    assert leftovers == []  # the load's own tables are gone
+
+
+async def _bookkeeping(settings: Settings, schema: str) -> list[str]:
+    """The bulk load's own tables still in `schema`."""
+    conn = await asyncpg.connect(settings.postgres_dsn)
+    try:
+        names = [f'"{schema}".{n}' for n in (sc.BULK_STATE, STAT_PARTS)]
+        return [n for n in names if await conn.fetchval("SELECT to_regclass($1)", n)]
+    finally:
+        await conn.close()
+
+
+class _Stop(Exception):
+    """Raised from the progress callback: the load stops as after a crash."""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_bulk_load_that_stops_resumes_from_its_checkpoints(
+    settings: Settings, workers: int
+) -> None:
+    events, _ = await _produce(settings)
+    schema = f"bulk_{uuid.uuid4().hex[:8]}"
+    replay = ReplaySettings(replay_batch_size=20, replay_workers=workers)
+    reports = 0
+
+    def stop_on_the_third_report(name: str, done: int, total: int) -> None:
+        nonlocal reports
+        reports += 1
+        if reports == 3:
+            raise _Stop
+
+    first = Replayer(settings, schema, replay=replay, progress=stop_on_the_third_report)
+    again = Replayer(settings, schema, replay=replay)
+    try:
+        await first.open()
+        with pytest.raises(_Stop):
+            await first.bulk(first.head_targets())
+        await first.close()
+        stopped_at = await shadow_progress(settings.postgres_dsn, schema)
+        assert stopped_at is not None and stopped_at > 0
+        assert await _bookkeeping(settings, schema)  # what the load dropped, for later
+        if workers == 1:  # in this process, the stop comes after exactly three batches
+            assert stopped_at == 3 * 20
+
+        await again.open(create=False)
+        assert sum(o + 1 for s in again.streams for o in s.done.values()) == stopped_at
+        assert again.resumed_from == stopped_at
+        await again.bulk(again.head_targets())
+        report = again.report()
+        rows, ids, keyed, nul = await _archive(settings, schema)
+        stats = await _stats(settings, schema)
+        leftovers = await _bookkeeping(settings, schema)
+    finally:
+        await first.close()
+        await again.close()
+        await sc.drop_schema(settings.postgres_dsn, schema)
+    assert report.events == len(events) + 6
+    assert rows == ids == len(events)  # each event once: nothing applied twice or lost
+    assert keyed and nul == 1
+    assert stats == _expected_stats(events)  # the statistics of the kept batches count
+    assert leftovers == []
 
 
 def test_restore_archive_key_keeps_the_first_copy(settings: Settings) -> None:
@@ -172,3 +236,16 @@ def test_restore_archive_key_keeps_the_first_copy(settings: Settings) -> None:
             await conn.close()
 
     assert asyncio.run(scenario()) == [2, 3]
+
+
+async def test_a_rebuild_that_fails_before_its_first_batch_drops_its_shadow(
+    settings: Settings,
+) -> None:
+    schema = f"bulk_{uuid.uuid4().hex[:8]}"
+    r = Replayer(settings, schema)
+    await r.open()  # created and migrated, nothing applied
+    await r.close()
+    failure = RuntimeError("before any batch")
+    await _keep_or_drop(settings.postgres_dsn, r, failure)
+    assert await shadow_progress(settings.postgres_dsn, schema) is None
+    assert not getattr(failure, "__notes__", None)  # nothing kept, nothing to resume

@@ -2,12 +2,14 @@
 
 The stack's own read model is rebuilt and switched over under its live projector; the
 projector must carry on from the rebuilt checkpoints (every task still reaches its end
-in the new tables), and verify, also run under traffic, must find no difference.
+in the new tables), and verify, also run under traffic, must find no difference. A
+rebuild that stops keeps its shadow, and resuming it ends in the same model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import asyncpg
@@ -16,7 +18,12 @@ import pytest
 from projections.locks import hold_batch_lock
 from projections.replay import schema as sc
 from projections.replay.config import ReplaySettings
-from projections.replay.rebuild import rebuild_postgres
+from projections.replay.rebuild import (
+    NoSuchShadow,
+    rebuild_postgres,
+    resume_command,
+    shadow_progress,
+)
 from projections.replay.verify import verify
 from taskstream.settings import Settings
 from tests.integration.helpers import api, submit_many, wait_terminal
@@ -124,3 +131,42 @@ async def test_verify_reports_a_tampered_row(stack: dict[str, Any]) -> None:
             "UPDATE tasks SET priority = (state->>'priority')::smallint WHERE id = $1", ids[0]
         )
         await conn.close()
+
+
+async def test_a_rebuild_that_stops_keeps_its_shadow_and_resumes_to_the_same_model(
+    stack: dict[str, Any],
+) -> None:
+    settings = stack_settings(stack)
+    await wait_terminal(stack["postgres_dsn"], await traffic(stack, 2, 40))
+    schema = f"replay_resume_{uuid.uuid4().hex[:8]}"
+    replay = ReplaySettings(replay_batch_size=100, replay_workers=1)
+    reports = 0
+
+    def stop_on_the_third_report(name: str, done: int, total: int) -> None:
+        nonlocal reports
+        reports += 1
+        if reports == 3:
+            raise RuntimeError("stopped on purpose")
+
+    with pytest.raises(RuntimeError) as caught:
+        await rebuild_postgres(
+            settings, replay=replay, schema=schema, progress=stop_on_the_third_report
+        )
+    # It says what is kept and how to go on.
+    assert resume_command(schema) in " ".join(caught.value.__notes__)
+    applied = await shadow_progress(stack["postgres_dsn"], schema)
+    assert applied is not None and applied >= 200
+
+    report = await rebuild_postgres(settings, replay=replay, resume=schema)
+    assert report.switched and report.schema == schema
+    assert report.resumed_from == applied
+    assert await shadow_progress(stack["postgres_dsn"], schema) is None  # switched and gone
+    result = await verify(settings)
+    assert result.differences == 0, differences(result)
+
+
+async def test_resume_names_a_shadow_that_exists(stack: dict[str, Any]) -> None:
+    with pytest.raises(NoSuchShadow, match="no rebuild's shadow schema"):
+        await rebuild_postgres(stack_settings(stack), resume="replay_never_made")
+    with pytest.raises(NoSuchShadow, match="not a plain schema"):
+        await rebuild_postgres(stack_settings(stack), resume='x"; DROP TABLE tasks; --')
