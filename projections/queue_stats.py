@@ -17,6 +17,7 @@ the `tasks` rows: an event at or below the stored version never reaches here.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,6 +90,8 @@ def percentile(hist: Sequence[int], q: float) -> float | None:
 
 def merge_hist(a: Sequence[int], b: Sequence[int]) -> list[int]:
     """Element-wise sum of two histograms (the shorter padded with zeros)."""
+    if len(a) == len(b):  # always, but for rows stored with another bin count
+        return list(map(operator.add, a, b))
     n = max(len(a), len(b))
     return [(a[i] if i < len(a) else 0) + (b[i] if i < len(b) else 0) for i in range(n)]
 

@@ -33,7 +33,7 @@ from projections.postgres import (
     encode_rows,
     load_states,
 )
-from projections.queue_models import STAT_PARTS, apply_queue_models, write_stats
+from projections.queue_models import append_stat_part, apply_queue_models
 from projections.queue_settings import apply_queues, split_queues
 from projections.schedules import apply_schedules, split
 from projections.search.pg_index import DEFAULT_MAX_CHARS, search_rows, write_search
@@ -133,8 +133,9 @@ class EventApplier:
         # False while the archive's primary key is dropped (`schema.drop_archive_key`).
         self.archive_keyed = True
         # True during a bulk load: each batch appends its queue statistics to the
-        # `STAT_PARTS` table, summed into `queue_stats` once at the load's end
-        # (`merge_stat_parts`); False: each batch adds its own into `queue_stats`.
+        # `STAT_PARTS` table (`append_stat_part`), summed into `queue_stats` once at the
+        # load's end (`merge_stat_parts`); False: each batch adds its own into
+        # `queue_stats`.
         self.stat_parts = False
 
     async def apply(
@@ -219,7 +220,7 @@ class EventApplier:
             conn, self.projection, result, checkpoints, counters=False, defer_stats=self.stat_parts
         )
         if effects.stats:
-            await write_stats(conn, effects.stats, table=STAT_PARTS)
+            await append_stat_part(conn, effects.stats)
         await save_checkpoints(conn, self.projection, checkpoints)
         return result.changed
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections.fold import fold_batch, merge
+from projections.queue_models import add_part, stat_part
 from projections.queue_stats import (
     HIST_BINS,
     StatKey,
@@ -178,3 +179,27 @@ def test_summarize_adds_buckets_into_totals() -> None:
     assert out["totals"]["submitted"] == 3
     assert out["totals"]["run_seconds"]["count"] == 2
     assert out["totals"]["throughput_per_minute"] == 2 * 60 / 600
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 8),
+    st.integers(0, 10_000),
+    st.lists(st.integers(0, 10_000), max_size=8),
+)
+def test_a_bulk_loads_statistics_parts_sum_to_the_whole_streams(
+    n: int, seed: int, points: list[int]
+) -> None:
+    # What a bulk load stores per batch (`stat_part`) and sums at its end (`add_part`).
+    events = stream(n, seed=seed, order="random")
+    whole = fold_stats(fold_batch({}, events).transitions)
+    table: dict[str, TaskState] = {}
+    total: dict[StatKey, StatRow] = {}
+    for batch in cut(events, points):
+        result = fold_batch(table, batch)
+        add_part(total, stat_part(fold_stats(result.transitions)))
+        table = merge(table, result.changed)
+    assert flat(total) == flat(whole)
+    assert {k: (r.run_us, r.wait_us) for k, r in total.items()} == {
+        k: (r.run_us, r.wait_us) for k, r in whole.items()
+    }  # exact, not rounded
