@@ -457,7 +457,13 @@ async def _check_resumable(dsn: str, schema: str) -> None:
         sc.ident(schema)
     except ValueError as exc:
         raise NoSuchShadow(f"--resume {schema}: {exc}") from exc
-    if await shadow_progress(dsn, schema) is None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        shadow = await sc.is_shadow(conn, schema)
+    finally:
+        await conn.close()
+    # Only a schema `create_shadow` made: never the live one, nor an old one kept.
+    if not shadow or await shadow_progress(dsn, schema) is None:
         raise NoSuchShadow(
             f"--resume {schema}: there is no rebuild's shadow schema of that name; "
             "start a new rebuild without --resume"

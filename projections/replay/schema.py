@@ -23,6 +23,8 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Tables never moved by a switch: identical on both sides by construction.
 NEVER_SWAPPED = frozenset({"schema_migrations"})
 CHECKPOINTS = "projection_checkpoints"
+# Marks a schema `create_shadow` made, so that only such a schema is ever resumed.
+SHADOW_COMMENT = "taskstream replay shadow"
 
 
 def ident(name: str) -> str:
@@ -51,11 +53,21 @@ async def create_shadow(
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(f"CREATE SCHEMA {ident(schema)}")
+        await conn.execute(f"COMMENT ON SCHEMA {ident(schema)} IS '{SHADOW_COMMENT}'")
     finally:
         await conn.close()
     pool = await shadow_pool(dsn, schema, live, max_size=max_size)
     await migrate(pool, directory)
     return pool
+
+
+async def is_shadow(conn: asyncpg.Connection, schema: str) -> bool:
+    """True if `schema` exists and `create_shadow` made it."""
+    comment = await conn.fetchval(
+        "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1",
+        schema,
+    )
+    return bool(comment == SHADOW_COMMENT)
 
 
 async def shadow_pool(dsn: str, schema: str, live: str, *, max_size: int = 2) -> asyncpg.Pool:

@@ -170,3 +170,6 @@ async def test_resume_names_a_shadow_that_exists(stack: dict[str, Any]) -> None:
         await rebuild_postgres(stack_settings(stack), resume="replay_never_made")
     with pytest.raises(NoSuchShadow, match="not a plain schema"):
         await rebuild_postgres(stack_settings(stack), resume='x"; DROP TABLE tasks; --')
+    # The live model has checkpoints too, but is no shadow: it is never rebuilt in place.
+    with pytest.raises(NoSuchShadow, match="no rebuild's shadow schema"):
+        await rebuild_postgres(stack_settings(stack), resume="public")
