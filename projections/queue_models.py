@@ -178,18 +178,8 @@ async def append_stat_part(conn: asyncpg.Connection, rows: Mapping[StatKey, Stat
 
 def add_part(total: dict[StatKey, StatRow], blob: bytes) -> None:
     """Add one `stat_part` document into `total`."""
-    for (
-        tenant,
-        queue,
-        bucket,
-        counts,
-        run_us,
-        run_n,
-        run_h,
-        wait_us,
-        wait_n,
-        wait_h,
-    ) in orjson.loads(blob):
+    for item in orjson.loads(blob):
+        tenant, queue, bucket, counts, run_us, run_n, run_h, wait_us, wait_n, wait_h = item
         key = (tenant, queue, datetime.fromisoformat(bucket))
         row = total.get(key)
         if row is None:

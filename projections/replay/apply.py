@@ -212,10 +212,10 @@ class EventApplier:
             await apply_queues(conn, queue_events)
         # Queues, per-minute statistics: the same writes as the projector's batch (the
         # counters' change it returns is for Redis, which `replay rebuild redis` refills).
-        # In a bulk load the statistics are appended to a keyless table and summed once
-        # at its end: batch by batch, each minute's row was written again by the next
-        # batch and by the other replay processes' (conflict updates that waited on
-        # each other's row locks).
+        # In a bulk load each batch's statistics are appended as one document and summed
+        # once at its end: batch by batch into `queue_stats`, each minute's row was
+        # written again by the next batch and by the other replay processes' (conflict
+        # updates that waited on each other's row locks).
         effects = await apply_queue_models(
             conn, self.projection, result, checkpoints, counters=False, defer_stats=self.stat_parts
         )

@@ -232,7 +232,7 @@ class Replayer:
 
     async def bulk_catch_up(self, targets: dict[str, dict[int, int]]) -> None:
         """`catch_up` on the shadow for a bulk load: each batch appends its queue
-        statistics to the load's keyless table (`bulk` sums them at the end)."""
+        statistics to the load's documents (`STAT_PARTS`; `bulk` sums them at the end)."""
         assert self.shadow is not None
         self.applier.stat_parts = True
         try:
