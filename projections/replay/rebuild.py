@@ -34,6 +34,7 @@ from projections.replay import schema as sc
 from projections.replay.apply import EventApplier, apply_lines
 from projections.replay.config import ReplaySettings
 from projections.replay.progress import records_total
+from projections.replay.resume import check_resumable, keep_or_drop
 from projections.replay.source import PartitionReader, topic_partitions
 from taskstream.domain.errors import DecodeError
 from taskstream.settings import Settings
@@ -410,7 +411,7 @@ async def rebuild_postgres(
     fails before drops it.
     """
     if resume is not None:
-        await _check_resumable(settings.postgres_dsn, resume)
+        await check_resumable(settings.postgres_dsn, resume)
     r = Replayer(
         settings, resume or schema or f"replay_{stamp()}", replay=replay, progress=progress
     )
@@ -421,73 +422,7 @@ async def rebuild_postgres(
         return await switch_over(r, keep_old=keep_old)
     except BaseException as exc:
         await r.close()
-        await _keep_or_drop(settings.postgres_dsn, r, exc)
+        await keep_or_drop(settings.postgres_dsn, r.schema, exc)
         raise
     finally:
         await r.close()
-
-
-class NoSuchShadow(ValueError):
-    """`--resume` named a schema that is not a rebuild's shadow."""
-
-
-async def shadow_progress(dsn: str, schema: str) -> int | None:
-    """Records the shadow `schema` has applied (by its checkpoints); None if there is no
-    such shadow."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        return int(
-            await conn.fetchval(
-                f'SELECT coalesce(sum("offset" + 1), 0) FROM {sc.ident(schema)}.{sc.CHECKPOINTS}'
-            )
-        )
-    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
-        return None
-    finally:
-        await conn.close()
-
-
-def resume_command(schema: str) -> str:
-    """The command that continues the rebuild of the shadow `schema`."""
-    return f"taskstream replay rebuild postgres --resume {schema}"
-
-
-async def _check_resumable(dsn: str, schema: str) -> None:
-    try:
-        sc.ident(schema)
-    except ValueError as exc:
-        raise NoSuchShadow(f"--resume {schema}: {exc}") from exc
-    conn = await asyncpg.connect(dsn)
-    try:
-        shadow = await sc.is_shadow(conn, schema)
-    finally:
-        await conn.close()
-    # Only a schema `create_shadow` made: never the live one, nor an old one kept.
-    if not shadow or await shadow_progress(dsn, schema) is None:
-        raise NoSuchShadow(
-            f"--resume {schema}: there is no rebuild's shadow schema of that name; "
-            "start a new rebuild without --resume"
-        )
-
-
-async def _keep_or_drop(dsn: str, r: Replayer, exc: BaseException) -> None:
-    """After a failure: keep the shadow if it holds applied records, else drop it."""
-    try:
-        applied = await shadow_progress(dsn, r.schema)
-    except (OSError, asyncpg.PostgresError):
-        return  # Postgres is what failed: nothing can be dropped now, and it stays
-    if not applied:
-        await sc.drop_schema(dsn, r.schema)
-        return
-    exc.add_note(
-        f"The rebuild's shadow schema {r.schema} keeps the {applied:,} records it applied. "
-        f"Continue it with: {resume_command(r.schema)} (or drop it: DROP SCHEMA {r.schema} "
-        "CASCADE)"
-    )
-    log.warning(
-        "rebuild stopped; shadow schema %s kept with %d records applied: continue with %s",
-        r.schema,
-        applied,
-        resume_command(r.schema),
-        extra={"schema": r.schema, "applied": applied, "error": repr(exc)},
-    )

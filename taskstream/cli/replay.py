@@ -111,7 +111,8 @@ def rebuild(
         fn = resolve(target.value)
     except TargetUnavailable as exc:
         fail(str(exc))
-    from projections.replay.rebuild import NoSuchShadow, resume_command, shadow_progress, stamp
+    from projections.replay.rebuild import stamp
+    from projections.replay.resume import NoSuchShadow, resume_command, shadow_progress
 
     options: dict[str, Any] = {"keep_old": keep_old}
     shadow = None

@@ -22,7 +22,8 @@ from projections.queue_models import STAT_PARTS
 from projections.queue_stats import COUNT_FIELDS, fold_stats
 from projections.replay import schema as sc
 from projections.replay.config import ReplaySettings
-from projections.replay.rebuild import Replayer, _keep_or_drop, shadow_progress
+from projections.replay.rebuild import Replayer
+from projections.replay.resume import keep_or_drop, shadow_progress
 from projections.synthetic import stream
 from taskstream.codec import encode
 from taskstream.domain import events as e
@@ -135,9 +136,7 @@ async def test_bulk_archives_each_event_once_and_keys_the_archive_again(
         await r.open()
         await r.bulk(r.head_targets())
         report = r.report()
-        rows, ids, keyed, nul = await _archive(settings, schema)
-        stats = await _stats(settings, schema)
-        leftovers = await _bookkeeping(settings, schema)
+        (rows, ids, keyed, nul), stats, leftovers = await _loaded(settings, schema)
     finally:
         await r.close()
         await sc.drop_schema(settings.postgres_dsn, schema)
@@ -160,6 +159,14 @@ async def _bookkeeping(settings: Settings, schema: str) -> list[str]:
         return [n for n in names if await conn.fetchval("SELECT to_regclass($1)", n)]
     finally:
         await conn.close()
+
+
+async def _loaded(
+    settings: Settings, schema: str
+) -> tuple[tuple[int, int, bool, int], dict[tuple[Any, ...], StatsRow], list[str]]:
+    """What a finished load left: the archive's figures, the statistics, its own tables."""
+    archive = await _archive(settings, schema)
+    return archive, await _stats(settings, schema), await _bookkeeping(settings, schema)
 
 
 class _Stop(Exception):
@@ -197,9 +204,7 @@ async def test_a_bulk_load_that_stops_resumes_from_its_checkpoints(
         assert again.resumed_from == stopped_at
         await again.bulk(again.head_targets())
         report = again.report()
-        rows, ids, keyed, nul = await _archive(settings, schema)
-        stats = await _stats(settings, schema)
-        leftovers = await _bookkeeping(settings, schema)
+        (rows, ids, keyed, nul), stats, leftovers = await _loaded(settings, schema)
     finally:
         await first.close()
         await again.close()
@@ -244,6 +249,6 @@ async def test_a_rebuild_that_fails_before_its_first_batch_drops_its_shadow(
     await r.open()  # created and migrated, nothing applied
     await r.close()
     failure = RuntimeError("before any batch")
-    await _keep_or_drop(settings.postgres_dsn, r, failure)
+    await keep_or_drop(settings.postgres_dsn, schema, failure)
     assert await shadow_progress(settings.postgres_dsn, schema) is None
     assert not getattr(failure, "__notes__", None)  # nothing kept, nothing to resume

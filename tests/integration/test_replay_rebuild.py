@@ -18,12 +18,8 @@ import pytest
 from projections.locks import hold_batch_lock
 from projections.replay import schema as sc
 from projections.replay.config import ReplaySettings
-from projections.replay.rebuild import (
-    NoSuchShadow,
-    rebuild_postgres,
-    resume_command,
-    shadow_progress,
-)
+from projections.replay.rebuild import rebuild_postgres
+from projections.replay.resume import NoSuchShadow, resume_command, shadow_progress
 from projections.replay.verify import verify
 from taskstream.settings import Settings
 from tests.integration.helpers import api, submit_many, wait_terminal

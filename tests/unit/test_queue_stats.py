@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.fold import fold_batch, merge
+from projections.fold import FoldResult, fold_batch, merge
 from projections.queue_models import add_part, stat_part
 from projections.queue_stats import (
     HIST_BINS,
@@ -73,6 +74,19 @@ def cut(events: list[Envelope], points: list[int]) -> list[list[Envelope]]:
     return [events[a:b] for a, b in pairwise(edges)]
 
 
+def folded_batches(
+    events: list[Envelope], points: list[int], *, times: int = 1
+) -> Iterator[FoldResult]:
+    """Each batch of `events` cut at `points` folded `times` times onto the table the
+    batches before it left, as the projector applies them."""
+    table: dict[str, TaskState] = {}
+    for batch in cut(events, points):
+        for _ in range(times):
+            result = fold_batch(table, batch)
+            yield result
+            table = merge(table, result.changed)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.integers(1, 8),
@@ -84,13 +98,10 @@ def test_statistics_count_each_event_once_whatever_the_batches(
 ) -> None:
     events = stream(n, seed=seed, order="random")
     whole = fold_stats(fold_batch({}, events).transitions)
-    table: dict[str, TaskState] = {}
     total: dict[StatKey, StatRow] = {}
-    for batch in cut(events, points):
-        for _ in range(2):  # every batch applied twice: the second time moves nothing
-            result = fold_batch(table, batch)
-            accumulate(total, fold_stats(result.transitions))
-            table = merge(table, result.changed)
+    # Every batch applied twice: the second time moves nothing.
+    for result in folded_batches(events, points, times=2):
+        accumulate(total, fold_stats(result.transitions))
     assert flat(total) == flat(whole)
 
 
@@ -193,12 +204,9 @@ def test_a_bulk_loads_statistics_parts_sum_to_the_whole_streams(
     # What a bulk load stores per batch (`stat_part`) and sums at its end (`add_part`).
     events = stream(n, seed=seed, order="random")
     whole = fold_stats(fold_batch({}, events).transitions)
-    table: dict[str, TaskState] = {}
     total: dict[StatKey, StatRow] = {}
-    for batch in cut(events, points):
-        result = fold_batch(table, batch)
+    for result in folded_batches(events, points):
         add_part(total, stat_part(fold_stats(result.transitions)))
-        table = merge(table, result.changed)
     assert flat(total) == flat(whole)
     assert {k: (r.run_us, r.wait_us) for k, r in total.items()} == {
         k: (r.run_us, r.wait_us) for k, r in whole.items()
