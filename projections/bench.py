@@ -18,8 +18,8 @@ import asyncpg
 
 from projections.migrate import migrate
 from projections.postgres import Positioned, apply_batch
-from projections.projector import decode_event
 from projections.synthetic import stream
+from taskstream.codec import decode as decode_envelope
 from taskstream.codec import encode
 
 PARTITIONS = 8
@@ -48,7 +48,7 @@ async def _run(pool: asyncpg.Pool, n_tasks: int, batch_size: int, order: str) ->
     offsets = [0] * PARTITIONS
     items = []
     for raw in raws:
-        event = decode_event(raw)
+        event = decode_envelope(raw)
         p = zlib.crc32(event.task_id.encode()) % PARTITIONS
         items.append(Positioned(event, p, offsets[p]))
         offsets[p] += 1

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import TopicPartition
-from pydantic import ValidationError
 
 from projections import metrics as m
 from projections.consumer import CheckpointedConsumer
@@ -21,29 +20,9 @@ from projections.counter_writer import CounterWriter
 from projections.fold import FoldError
 from projections.postgres import Applied, Positioned, apply_batch
 from taskstream.codec import decode
-from taskstream.domain.envelope import Envelope
-from taskstream.domain.events import CURRENT_SCHEMA_VERSION
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def decode_event(raw: bytes | None) -> Envelope:
-    """`codec.decode`, with a fast path for records already at the current schema.
-
-    Parsing and validating in one step (pydantic-core) is about twice as fast here as
-    `orjson.loads` + upcast + `model_validate`, and decoding is most of the projector's
-    CPU. Anything else (older schema, invalid) goes through `codec.decode` unchanged.
-    """
-    if raw is not None:
-        try:
-            event = Envelope.model_validate_json(raw)
-        except ValidationError:
-            pass
-        else:
-            if event.schema_version == CURRENT_SCHEMA_VERSION:
-                return event
-    return decode(raw)
 
 
 class Projector(CheckpointedConsumer[Positioned, Applied]):
@@ -70,7 +49,7 @@ class Projector(CheckpointedConsumer[Positioned, Applied]):
 
     def decode(self, raw: bytes | None, partition: int, offset: int) -> Positioned:
         """One event record, with where it was read."""
-        return Positioned(decode_event(raw), partition, offset)
+        return Positioned(decode(raw), partition, offset)
 
     async def apply(self, items: list[Positioned], checkpoints: dict[int, int]) -> Applied:
         """Archive, fold and checkpoint one batch; then hand its counter change to Redis."""

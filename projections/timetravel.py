@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from taskstream.domain.envelope import Envelope
+from taskstream.codec import envelope_from
+from taskstream.domain.envelope import FIELDS, Envelope
 from taskstream.domain.machine import evolve
 from taskstream.domain.state import TaskState
-from taskstream.domain.upcast import upcast
 
 At = int | datetime
 
@@ -24,7 +24,6 @@ ACCEPTED_FORMS = (
 )
 # A `+hh:mm` offset whose `+` became a space in an unencoded query string.
 _SPACED_OFFSET = re.compile(r" (\d\d(?::?\d\d)?)$")
-_FIELDS = frozenset(Envelope.model_fields)
 
 
 # Versions are Postgres integers.
@@ -51,8 +50,9 @@ def parse_at(text: str) -> At:
 
 
 def envelope_of(row: Mapping[str, Any]) -> Envelope:
-    """An archived event (as the read model lists it) back as an envelope, upcast."""
-    return Envelope.model_validate(upcast({k: v for k, v in row.items() if k in _FIELDS}))
+    """An archived event (as the read model lists it) back as an envelope, upcast
+    (`DecodeError` if it is none)."""
+    return envelope_from({k: v for k, v in row.items() if k in FIELDS})
 
 
 def until(events: Iterable[Envelope], at: At) -> list[Envelope]:

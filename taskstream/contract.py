@@ -1,18 +1,18 @@
 """The producer contract: JSON Schema of the commands a service may publish itself.
 
 `python -m taskstream.contract > docs/contract/commands.v1.json`. Generated from the
-pydantic models the scheduler validates with (the envelope and each command's payload),
-so the document cannot drift from what is enforced; a unit test keeps the committed
-file current. Worker reports (`attempt.*`) are internal and not part of it.
+models the scheduler validates with (the envelope's msgspec struct and each command's
+pydantic payload model), so the document cannot drift from what is enforced; a unit
+test keeps the committed file current. Worker reports (`attempt.*`) are internal and not part of it.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from functools import cache
 from typing import Any, Final, Literal
 
+import msgspec
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -40,8 +40,26 @@ _PRODUCER_NOTES: Final = {
 }
 
 
+def _property(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    # As pydantic writes a property (the contract's first form): keys sorted, a title
+    # made from the name, datetimes with their format.
+    out = {**schema, "title": name.replace("_", " ").title()}
+    if name == "occurred_at":
+        out["format"] = "date-time"
+    if name == "payload":
+        out.pop("default", None)
+    return dict(sorted(out.items()))
+
+
+def _envelope_schema() -> dict[str, Any]:
+    doc = msgspec.json.schema(Envelope)
+    schema: dict[str, Any] = doc["$defs"][Envelope.__name__]
+    props = {name: _property(name, p) for name, p in schema["properties"].items()}
+    return {"properties": props, "required": list(schema["required"])}
+
+
 def _command_schema(type_: str, payload_ref: str) -> dict[str, Any]:
-    envelope = copy.deepcopy(Envelope.model_json_schema())
+    envelope = _envelope_schema()
     props: dict[str, Any] = envelope["properties"]
     for name, note in _PRODUCER_NOTES.items():
         props[name]["description"] = note

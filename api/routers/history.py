@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import ValidationError
 
 from api.deps import ReaderDep, ReadModelDep
 from api.paging import INT32_MAX
@@ -13,6 +12,7 @@ from api.ports import TaskReader
 from api.problems import FieldError, ProblemError, invalid, problem_responses
 from api.schemas_history import AttemptList, LogList, TaskAsOf
 from projections.timetravel import ACCEPTED_FORMS, as_of, envelope_of, parse_at, state_at
+from taskstream.domain.errors import DecodeError
 
 router = APIRouter(
     prefix="/v1/tasks", tags=["history"], responses=problem_responses(401, 403, 404, 422, 500)
@@ -109,7 +109,7 @@ async def task_state_at(
     rows = await read_model.task_history(tenant, task_id, at=point)
     try:
         state = state_at((envelope_of(r) for r in rows), point)
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, DecodeError) as exc:
         raise ProblemError(
             500,
             f"the archived history of task {task_id} does not fold: {exc}",

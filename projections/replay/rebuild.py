@@ -27,7 +27,6 @@ from projections.locks import hold_batch_lock
 from projections.logs import PROJECTION as LOGS_PROJECTION
 from projections.logs import PositionedLine, decode_line
 from projections.postgres import Positioned
-from projections.projector import decode_event
 from projections.queue_models import create_stat_parts, merge_stat_parts
 from projections.refusals import apply_isolating
 from projections.replay import schema as sc
@@ -36,6 +35,7 @@ from projections.replay.config import ReplaySettings
 from projections.replay.progress import records_total
 from projections.replay.resume import check_resumable, keep_or_drop
 from projections.replay.source import PartitionReader, topic_partitions
+from taskstream.codec import decode as decode_envelope
 from taskstream.domain.errors import DecodeError
 from taskstream.settings import Settings
 
@@ -279,7 +279,7 @@ class Replayer:
         for r in records:
             try:
                 if s.name == "events":
-                    out.append(Positioned(decode_event(r.value), partition, r.offset))
+                    out.append(Positioned(decode_envelope(r.value), partition, r.offset))
                 else:
                     out.append(PositionedLine(decode_line(r.value), partition, r.offset))
             except DecodeError:

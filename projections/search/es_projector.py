@@ -17,7 +17,6 @@ import asyncpg
 from projections.consumer import CheckpointedConsumer
 from projections.logs import PositionedLine, decode_line
 from projections.postgres import Positioned
-from projections.projector import decode_event
 from projections.search import es_mappings as names
 from projections.search.es_bulk import BulkResult
 from projections.search.es_index import (
@@ -27,6 +26,7 @@ from projections.search.es_index import (
     save_checkpoints,
     task_fields,
 )
+from taskstream.codec import decode as decode_envelope
 from taskstream.settings import Settings
 
 
@@ -47,7 +47,7 @@ class SearchProjector(CheckpointedConsumer[Positioned, BulkResult]):
 
     def decode(self, raw: bytes | None, partition: int, offset: int) -> Positioned:
         """One event record, with where it was read."""
-        return Positioned(decode_event(raw), partition, offset)
+        return Positioned(decode_envelope(raw), partition, offset)
 
     async def apply(self, items: list[Positioned], checkpoints: dict[int, int]) -> BulkResult:
         """Index the batch, then save its checkpoints."""

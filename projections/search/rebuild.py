@@ -26,7 +26,6 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from projections.logs import decode_line
-from projections.projector import decode_event
 from projections.search import es_mappings as names
 from projections.search.es_backend import current_tasks_index, make_client, put_templates
 from projections.search.es_index import (
@@ -36,6 +35,7 @@ from projections.search.es_index import (
     save_checkpoints,
     task_fields,
 )
+from taskstream.codec import decode as decode_envelope
 from taskstream.domain.errors import DecodeError
 from taskstream.kafka import plain_consumer_options
 from taskstream.logread import partition_count
@@ -99,7 +99,7 @@ async def _replay_events(
         for record in records:
             # An undecodable record is the live projectors' to dead-letter; nothing to index.
             with contextlib.suppress(DecodeError):
-                events.append(decode_event(record.value))
+                events.append(decode_envelope(record.value))
         await index_events(
             client,
             index,

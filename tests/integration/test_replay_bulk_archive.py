@@ -27,7 +27,7 @@ from projections.replay.resume import keep_or_drop, shadow_progress
 from projections.synthetic import stream
 from taskstream.codec import encode
 from taskstream.domain import events as e
-from taskstream.domain.envelope import Envelope
+from taskstream.domain.envelope import Envelope, replace
 from taskstream.producer import build_producer
 from taskstream.settings import Settings
 from tests.integration.helpers import fresh_settings
@@ -44,7 +44,7 @@ async def settings(stack: dict[str, Any]) -> AsyncIterator[Settings]:
 
 def _with_nul(ev: Envelope) -> Envelope:
     payload = {**ev.payload, "payload": {"s": "a\x00b"}}
-    return ev.model_copy(update={"payload": payload})
+    return replace(ev, payload=payload)
 
 
 async def _produce(settings: Settings) -> tuple[list[Envelope], list[str]]:

@@ -12,6 +12,7 @@ from api.testing import (
     task_state,
 )
 from projections.synthetic import task_lives
+from taskstream.codec import as_json
 from taskstream.domain.machine import fold
 
 LIFE = next(life for life in task_lives(30, seed=3) if len(life) >= 5)
@@ -19,9 +20,7 @@ TASK_ID = LIFE[0].task_id
 
 
 def rows(events: list[Any]) -> list[dict[str, Any]]:
-    return [
-        {**ev.model_dump(mode="json"), "partition": 0, "offset": i} for i, ev in enumerate(events)
-    ]
+    return [{**as_json(ev), "partition": 0, "offset": i} for i, ev in enumerate(events)]
 
 
 def line(attempt: int, seq: int, message: str = "") -> dict[str, Any]:

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from api.testing import build_test_app
+from taskstream.codec import as_json
 from taskstream.contract import CONTRACT_ID, contract, render
 from taskstream.domain.commands import (
     CANCEL_TASK,
@@ -39,7 +40,7 @@ def test_it_is_a_versioned_json_schema() -> None:
 
 
 def record(type_: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return make_command(type_, "t-1", payload, tenant="acme").model_dump(mode="json")
+    return as_json(make_command(type_, "t-1", payload, tenant="acme"))
 
 
 def test_commands_the_scheduler_accepts_are_valid() -> None:

@@ -15,15 +15,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from taskstream.codec import decode
+from taskstream.codec import decode, envelope_from
 from taskstream.domain import commands as c
 from taskstream.domain import queue_model as q
 from taskstream.domain import schedule_model as s
-from taskstream.domain.envelope import Envelope
 from taskstream.domain.event_fields import ALL_EVENTS, EVENT_FIELDS, missing_fields
 from taskstream.domain.events import CURRENT_SCHEMA_VERSION
 from taskstream.domain.machine import evolve
-from taskstream.domain.upcast import upcast
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
@@ -86,7 +84,7 @@ def test_every_golden_command_reads_and_validates_at_the_current_schema(path: Pa
     raw = _read(path)
     type_, version = _name(path)
     assert (raw["type"], raw["schema_version"]) == (type_, version)
-    cmd = Envelope.model_validate(upcast(dict(raw)))
+    cmd = envelope_from(dict(raw))
     assert cmd.schema_version == CURRENT_SCHEMA_VERSION and cmd.version == 0
     COMMAND_MODELS[cmd.type].model_validate(cmd.payload)
 

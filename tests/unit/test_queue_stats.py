@@ -24,7 +24,7 @@ from projections.queue_stats import (
 from projections.stats_summary import summarize, window
 from projections.synthetic import stream
 from taskstream.domain import events as e
-from taskstream.domain.envelope import Envelope
+from taskstream.domain.envelope import Envelope, replace
 from taskstream.domain.state import Status, TaskState
 
 
@@ -149,9 +149,7 @@ def test_each_count_lands_in_the_minute_of_its_event() -> None:
 def test_one_minute_in_two_utc_offsets_is_one_bucket() -> None:
     events = [ev for ev in stream(3, seed=4) if ev.type == e.TASK_SUBMITTED]
     shifted = [
-        ev.model_copy(
-            update={"occurred_at": ev.occurred_at.astimezone(timezone(timedelta(hours=2)))}
-        )
+        replace(ev, occurred_at=ev.occurred_at.astimezone(timezone(timedelta(hours=2))))
         if i % 2
         else ev
         for i, ev in enumerate(events)
