@@ -1,9 +1,11 @@
 """Applying a replayed batch to a fresh model, fast: COPY for the rows, the projector's fold.
 
-The archive and the log lines are appended with COPY (binary); folded task rows are
-COPYed into a temporary staging table and upserted from it with the projector's own
-version guard; attempts, search rows, schedules, queue settings, queue statistics and
-checkpoints go through the projector's own functions. The fold is `fold_batch`,
+The archive and the log lines are appended with COPY (binary). Tasks new to the model
+(most of a batch's: a task's events sit close together in the log) are COPYed straight
+into `tasks`, their attempts into `task_attempts`; the rest are COPYed into a temporary
+staging table and upserted from it with the projector's own version guard, their
+attempts upserted as the projector does. Search rows, schedules, queue settings, queue
+statistics and checkpoints go through the projector's own functions. The fold is `fold_batch`,
 exactly what the projector runs, over stored states kept in memory between batches
 (the rebuild is the only writer of its model). A batch the fast path cannot take (a
 duplicate event id or log line, a U+0000 character) is applied again through the
@@ -14,7 +16,7 @@ projector does.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -46,6 +48,10 @@ EVENT_COLUMNS = (
 TASK_COLUMNS = (
     "id", "tenant", "queue", "type", "status", "priority", "version", "created_at",
     "updated_at", "run_at", "attempts", "state", "fold",
+)  # fmt: skip
+ATTEMPT_COLUMNS = (
+    "task_id", "number", "tenant", "worker", "started_at", "finished_at", "outcome", "error",
+    "traceback", "version",
 )  # fmt: skip
 LINE_COLUMNS = (
     "task_id", "attempt", "seq", "at", "level", "message", "tenant", "partition", "offset",
@@ -97,6 +103,17 @@ def task_record(s: TaskState) -> tuple[Any, ...]:
         s.id, s.tenant, s.queue, s.type, s.status.value, s.priority, s.version, s.created_at,
         s.updated_at, s.run_at, len(s.attempts), _json(s.as_dict()), _json(fold_extras(s)),
     )  # fmt: skip
+
+
+def attempt_records(states: Iterable[TaskState]) -> list[tuple[Any, ...]]:
+    """Every attempt row of `states`, for COPY in `ATTEMPT_COLUMNS` order: what
+    `attempt_changes` writes for tasks with no stored state."""
+    return [
+        (s.id, a.number, s.tenant, a.worker, a.started_at, a.finished_at, a.outcome, a.error,
+         a.traceback, s.version)
+        for s in states
+        for a in s.attempts
+    ]  # fmt: skip
 
 
 def line_record(item: PositionedLine) -> tuple[Any, ...]:
@@ -168,6 +185,30 @@ class EventApplier:
             stored.update(await load_states(conn, missing))
         return stored
 
+    @staticmethod
+    async def _copy_new(conn: asyncpg.Connection, states: list[TaskState]) -> None:
+        """COPY the rows of tasks the model has no row for: task rows, attempts."""
+        if states:
+            await conn.copy_records_to_table(
+                "tasks", records=[task_record(s) for s in states], columns=TASK_COLUMNS
+            )
+        attempts = attempt_records(states)
+        if attempts:
+            await conn.copy_records_to_table(
+                "task_attempts", records=attempts, columns=ATTEMPT_COLUMNS
+            )
+
+    @staticmethod
+    async def _upsert_staged(conn: asyncpg.Connection, states: list[TaskState]) -> None:
+        """Upsert task rows through the staging table (COPY, then the version guard)."""
+        if states:
+            await conn.execute(_STAGE)
+            await conn.copy_records_to_table(
+                "replay_stage_tasks", records=[task_record(s) for s in states], columns=TASK_COLUMNS
+            )
+            await conn.execute(_FROM_STAGE)
+            await conn.execute("TRUNCATE replay_stage_tasks")
+
     async def _apply(
         self,
         conn: asyncpg.Connection,
@@ -192,17 +233,16 @@ class EventApplier:
         if result.changed:
             states = list(result.changed.values())
             if fast:
-                await conn.execute(_STAGE)
-                await conn.copy_records_to_table(
-                    "replay_stage_tasks",
-                    records=[task_record(s) for s in states],
-                    columns=TASK_COLUMNS,
-                )
-                await conn.execute(_FROM_STAGE)
-                await conn.execute("TRUNCATE replay_stage_tasks")
+                # No stored state means no row: the applier is its model's only writer.
+                # Were one there all the same, the COPY's unique violation sends the
+                # batch down the upserts.
+                again = [s for s in states if s.id in stored]
+                await self._copy_new(conn, [s for s in states if s.id not in stored])
+                await self._upsert_staged(conn, again)
             else:
+                again = states
                 await conn.execute(_UPSERT_TASKS, _task_rows(states, no_nul=no_nul))
-            changes = attempt_changes(stored, states)
+            changes = attempt_changes(stored, again)
             await write_attempts(conn, changes, lambda rows: encode_rows(rows, no_nul=no_nul))
             searchable = search_rows(stored, states, max_chars=self.search_max_chars)
             await write_search(conn, searchable, lambda rows: encode_rows(rows, no_nul=no_nul))
