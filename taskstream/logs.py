@@ -72,9 +72,22 @@ class HumanFormatter(logging.Formatter):
         return line
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record comes (a CLI's live progress bar
+    puts its own stream there, which prints records above the bar)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # `StreamHandler.__init__` sets it
+
+
 def configure_logging(service: str, settings: Settings) -> None:
     """Send every log record to stderr, as JSON lines when `settings.log_json`."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     formatter = JsonFormatter(service) if settings.log_json else HumanFormatter(service)
     handler.setFormatter(formatter)
     root = logging.getLogger()

@@ -39,7 +39,7 @@ from projections.queue_models import append_stat_part, apply_queue_models
 from projections.queue_settings import apply_queues, split_queues
 from projections.schedules import apply_schedules, split
 from projections.search.pg_index import DEFAULT_MAX_CHARS, search_rows, write_search
-from taskstream.domain.state import TaskState, with_changes
+from taskstream.domain.state import TaskState, copy_with
 
 EVENT_COLUMNS = (
     "event_id", "task_id", "version", "type", "tenant", "occurred_at", "causation_id",
@@ -81,6 +81,10 @@ _INSERT_EVENTS_UNKEYED = _INSERT_EVENTS.split("ON CONFLICT", 1)[0]
 # Refusals that send a batch down the projector's slower statements.
 _FALLBACK = (asyncpg.UniqueViolationError, asyncpg.UntranslatableCharacterError)
 _NUL = (asyncpg.UntranslatableCharacterError, asyncpg.CharacterNotInRepertoireError)
+
+
+# A kept state forgets the commands it saw, as a state loaded from the model does.
+_FORGOTTEN: dict[str, Any] = {"seen_commands": frozenset()}
 
 
 def _json(value: Any) -> str:
@@ -172,7 +176,7 @@ class EventApplier:
                 async with conn.transaction():
                     changed = await self._apply(conn, batch, checkpoints, fast=False, no_nul=True)
         for tid, state in changed.items():
-            self._states[tid] = with_changes(state, seen_commands=frozenset())
+            self._states[tid] = copy_with(state, _FORGOTTEN)
             self._states.move_to_end(tid)
         while len(self._states) > self.cache_size:
             self._states.popitem(last=False)

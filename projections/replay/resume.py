@@ -8,13 +8,9 @@ from its checkpoints (`rebuild_postgres(resume=...)`, `replay rebuild postgres -
 
 from __future__ import annotations
 
-import logging
-
 import asyncpg
 
 from projections.replay import schema as sc
-
-log = logging.getLogger(__name__)
 
 
 class NoSuchShadow(ValueError):
@@ -68,7 +64,7 @@ async def check_resumable(dsn: str, schema: str) -> None:
 
 async def keep_or_drop(dsn: str, schema: str, exc: BaseException) -> None:
     """After a failure: keep the shadow `schema` if it holds applied records (and say so
-    on `exc` and in the log), else drop it."""
+    in a note on `exc`, which the CLI prints in its own words), else drop it."""
     try:
         applied = await shadow_progress(dsn, schema)
     except (OSError, asyncpg.PostgresError):
@@ -80,11 +76,4 @@ async def keep_or_drop(dsn: str, schema: str, exc: BaseException) -> None:
         f"The rebuild's shadow schema {schema} keeps the {applied:,} records it applied. "
         f"Continue it with: {resume_command(schema)} (or drop it: DROP SCHEMA {schema} "
         "CASCADE)"
-    )
-    log.warning(
-        "rebuild stopped; shadow schema %s kept with %d records applied: continue with %s",
-        schema,
-        applied,
-        resume_command(schema),
-        extra={"schema": schema, "applied": applied, "error": repr(exc)},
     )

@@ -46,15 +46,21 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 def stack_settings(data_dir: Path | None) -> Settings:
-    """Settings, with the broker and Postgres of a running local stack when not set."""
+    """Settings, with the broker and Postgres of a running local stack when not set.
+
+    Also sends log records to stderr (above the progress bar): warnings and errors
+    only, as readable lines, unless TASKSTREAM_LOG_LEVEL or TASKSTREAM_LOG_JSON says
+    otherwise.
+    """
+    from taskstream.logs import configure_logging
     from taskstream.settings import Settings
 
     settings = Settings()
     try:
         stack = json.loads(((data_dir or default_data_dir()) / "stack.json").read_text())
     except (OSError, ValueError):
-        return settings
-    update = {
+        stack = {}
+    update: dict[str, Any] = {
         field: stack[key]
         for field, key, env in (
             ("kafka_bootstrap", "kafka_bootstrap", "TASKSTREAM_KAFKA_BOOTSTRAP"),
@@ -62,7 +68,17 @@ def stack_settings(data_dir: Path | None) -> Settings:
         )
         if env not in os.environ and key in stack
     }
-    return settings.model_copy(update=update)
+    settings = settings.model_copy(update=update)
+    shown: dict[str, Any] = {
+        field: value
+        for field, value, env in (
+            ("log_json", False, "TASKSTREAM_LOG_JSON"),
+            ("log_level", "WARNING", "TASKSTREAM_LOG_LEVEL"),
+        )
+        if env not in os.environ
+    }
+    configure_logging("cli", settings.model_copy(update=shown))
+    return settings
 
 
 @app.command()
