@@ -200,12 +200,19 @@ class Replayer:
         finally:
             self.applier.archive_keyed = True
         started = time.monotonic()
-        async with self.shadow.acquire() as conn, conn.transaction():
-            stat_rows = await merge_stat_parts(conn)
-        copies = (
-            await sc.restore_archive_key(self.shadow, self.schema) if state.archive_keyed else 0
-        )
-        await sc.create_indexes(self.shadow, state.indexes)
+        done: dict[str, int] = {"stat_rows": 0, "copies": 0}
+
+        async def archive_key(conn: asyncpg.Connection) -> None:
+            done["copies"] = await sc.restore_archive_key(conn, self.schema)
+
+        async def merge_stats(conn: asyncpg.Connection) -> None:
+            async with conn.transaction():
+                done["stat_rows"] = await merge_stat_parts(conn)
+
+        # The key, the statistics and the indexes on as many connections as the pool has.
+        key = [archive_key] if state.archive_keyed else []
+        await sc.create_indexes(self.shadow, state.indexes, first=[*key, merge_stats])
+        stat_rows, copies = done["stat_rows"], done["copies"]
         await sc.end_bulk(self.shadow, self.schema)
         log.info(
             "shadow indexes built",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,10 +168,15 @@ async def restore_archive_key(conn: asyncpg.Connection | asyncpg.Pool, schema: s
         return int(status.rsplit(" ", 1)[-1])
 
 
-async def create_indexes(pool: asyncpg.Pool, definitions: Iterable[str]) -> None:
-    """Run `definitions` (from `drop_secondary_indexes`), spread over the pool's
-    connections so indexes of different tables build at once."""
-    pending = list(definitions)
+Job = Callable[[asyncpg.Connection], Awaitable[object]]
+
+
+async def create_indexes(
+    pool: asyncpg.Pool, definitions: Iterable[str], *, first: Iterable[Job] = ()
+) -> None:
+    """Run the `first` jobs, then `definitions` (from `drop_secondary_indexes`), spread
+    over the pool's connections so that work on different tables runs at once."""
+    pending: list[Job | str] = [*first, *definitions]
 
     async def build() -> None:
         async with pool.acquire() as conn:
@@ -180,7 +185,8 @@ async def create_indexes(pool: asyncpg.Pool, definitions: Iterable[str]) -> None
             # index only queue behind each other.
             await conn.execute("SET max_parallel_maintenance_workers = 0")
             while pending:
-                await conn.execute(pending.pop(0))
+                job = pending.pop(0)
+                await (conn.execute(job) if isinstance(job, str) else job(conn))
 
     await asyncio.gather(*(build() for _ in range(min(len(pending), pool.get_max_size()))))
 
