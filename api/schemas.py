@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from taskstream.domain.commands import QUEUE_PATTERN, UtcDatetime
+from taskstream.domain.commands import QUEUE_PATTERN, PortablePayload, UtcDatetime
 from taskstream.domain.state import Status
 
 MAX_DELAY_SECONDS = 366 * 86400
@@ -63,7 +63,7 @@ class SubmitTaskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_SUBMIT_EXAMPLE]})
 
     type: str = Field(min_length=1, max_length=200, description="Handler name.")
-    payload: Any = Field(None, description="Any JSON; its serialised size is limited.")
+    payload: PortablePayload = Field(None, description="Any JSON; its serialised size is limited.")
     queue: str | None = Field(
         None,
         pattern=QUEUE_PATTERN,

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
+import msgspec
 import orjson
 
 from projections.attempts import attempt_changes, write_attempts
@@ -87,8 +88,14 @@ _NUL = (asyncpg.UntranslatableCharacterError, asyncpg.CharacterNotInRepertoireEr
 _FORGOTTEN: dict[str, Any] = {"seen_commands": frozenset()}
 
 
+_ENCODE = msgspec.json.Encoder().encode
+
+
 def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer beyond 64 bits (the codec decodes it exactly)
+        return _ENCODE(value).decode()
 
 
 def event_record(item: Positioned) -> tuple[Any, ...]:

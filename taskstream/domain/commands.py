@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
+import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 SUBMIT_TASK: Final = "task.submit"
@@ -36,6 +37,21 @@ def _in_utc(moment: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
+def _portable(value: Any) -> Any:
+    """A payload every JSON reader keeps as it is: no integer beyond 64 bits (the API
+    refuses one too; a producer writing to Kafka gets a rejection)."""
+    try:
+        orjson.dumps(value)
+    except TypeError as exc:
+        raise ValueError(f"is not portable JSON: {exc}") from None
+    return value
+
+
+PortablePayload = Annotated[Any, AfterValidator(_portable)]
+
+
 """A timestamp with an offset, converted to UTC."""
 
 
@@ -55,7 +71,7 @@ class SubmitTask(_Payload):
         None, pattern=QUEUE_PATTERN, description="Null: the type's queue, else `default`."
     )
     type: str = Field(min_length=1, max_length=200)
-    payload: Any = None
+    payload: PortablePayload = None
     priority: int | None = Field(
         None, ge=0, le=9, description="0 (least) to 9 (most urgent); null: the default."
     )

@@ -154,6 +154,14 @@ def test_invalid_command_payload_is_rejected_with_the_field() -> None:
     assert s.state is None
 
 
+def test_a_payload_integer_beyond_64_bits_is_rejected_naming_the_payload() -> None:
+    s = Scenario()
+    (rejected,) = s.when("task.submit", {"type": "x", "payload": {"n": 2**70}})
+    assert rejected.type == "command.rejected"
+    assert "payload" in rejected.payload["reason"]
+    assert "not portable JSON" in rejected.payload["reason"]
+
+
 def test_fold_reproduces_the_state() -> None:
     s = Scenario()
     s.submit(max_attempts=3)
