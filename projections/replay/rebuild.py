@@ -181,6 +181,16 @@ class Replayer:
         """Records the shadow still lacks to reach `targets`."""
         return sum(sc.remaining(targets[s.name], s.done) for s in self.streams)
 
+    async def needs_bulk(self, targets: dict[str, dict[int, int]]) -> bool:
+        """Whether to reach `targets` by a bulk load: always in a new shadow, and in one
+        whose bulk load stopped (its indexes are still to build); in a resumed shadow whose
+        load had finished, only when more records are behind than it holds (then building
+        its indexes again costs less than applying the records with them in place)."""
+        assert self.shadow is not None
+        if self.resumed_from == 0 or await sc.bulk_pending(self.shadow, self.schema):
+            return True
+        return self.behind(targets) > self.resumed_from
+
     async def bulk(self, targets: dict[str, dict[int, int]]) -> None:
         """Replay up to `targets`, split over `replay_workers` processes by partition (the
         tasks of one partition never touch another's); then resume from what they wrote.
@@ -414,8 +424,7 @@ async def rebuild_postgres(
 
     With `resume`, the named shadow schema of a rebuild that stopped is continued from
     its checkpoints instead. A rebuild that fails after applying records keeps its shadow
-    for that, and says so (a note on the exception, and a warning in the log); one that
-    fails before drops it.
+    for that, and says so in a note on the exception; one that fails before drops it.
     """
     if resume is not None:
         await check_resumable(settings.postgres_dsn, resume)
@@ -424,7 +433,9 @@ async def rebuild_postgres(
     )
     try:
         await r.open(create=resume is None)
-        await r.bulk(await r.live_targets())
+        targets = await r.live_targets()
+        if await r.needs_bulk(targets):
+            await r.bulk(targets)
         await r.follow()
         return await switch_over(r, keep_old=keep_old)
     except BaseException as exc:

@@ -225,6 +225,12 @@ async def begin_bulk(conn: asyncpg.Connection, schema: str) -> BulkState:
     return BulkState(tuple(dropped), keyed)
 
 
+async def bulk_pending(conn: asyncpg.Connection | asyncpg.Pool, schema: str) -> bool:
+    """True while a bulk load of `schema` has indexes still to build (`begin_bulk`)."""
+    found = await conn.fetchval("SELECT to_regclass($1)", f"{ident(schema)}.{BULK_STATE}")
+    return found is not None
+
+
 async def end_bulk(conn: asyncpg.Connection | asyncpg.Pool, schema: str) -> None:
     """Forget the bulk load's record (once its indexes are built again)."""
     await conn.execute(f"DROP TABLE IF EXISTS {ident(schema)}.{BULK_STATE}")

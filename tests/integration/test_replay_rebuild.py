@@ -18,7 +18,7 @@ import pytest
 from projections.locks import hold_batch_lock
 from projections.replay import schema as sc
 from projections.replay.config import ReplaySettings
-from projections.replay.rebuild import rebuild_postgres
+from projections.replay.rebuild import Replayer, rebuild_postgres
 from projections.replay.resume import NoSuchShadow, resume_command, shadow_progress
 from projections.replay.verify import verify
 from taskstream.settings import Settings
@@ -157,6 +157,50 @@ async def test_a_rebuild_that_stops_keeps_its_shadow_and_resumes_to_the_same_mod
     assert report.switched and report.schema == schema
     assert report.resumed_from == applied
     assert await shadow_progress(stack["postgres_dsn"], schema) is None  # switched and gone
+    result = await verify(settings)
+    assert result.differences == 0, differences(result)
+
+
+async def _indexes(dsn: str, schema: str | None = None) -> dict[str, tuple[str, int]]:
+    """Each index of `schema` (the live one when None): its table and its oid."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT ci.relname AS name, t.relname AS tab, ci.oid FROM pg_index i"
+            " JOIN pg_class ci ON ci.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid"
+            " JOIN pg_namespace n ON n.oid = ci.relnamespace"
+            " WHERE n.nspname = coalesce($1, current_schema())",
+            schema,
+        )
+        return {r["name"]: (r["tab"], r["oid"]) for r in rows}
+    finally:
+        await conn.close()
+
+
+async def test_a_rebuild_resumed_after_its_bulk_load_keeps_the_indexes_it_built(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = stack_settings(stack)
+    await wait_terminal(stack["postgres_dsn"], await traffic(stack, 1, 40))
+    schema = f"replay_after_bulk_{uuid.uuid4().hex[:8]}"
+    replay = ReplaySettings(replay_batch_size=100, replay_workers=1)
+
+    async def stop(self: Replayer) -> None:
+        raise RuntimeError("stopped after the bulk load")
+
+    monkeypatch.setattr(Replayer, "follow", stop)
+    with pytest.raises(RuntimeError, match="after the bulk load"):
+        await rebuild_postgres(settings, replay=replay, schema=schema)
+    monkeypatch.undo()
+    built = await _indexes(stack["postgres_dsn"], schema)
+    assert "tasks_tenant_created" in built  # the bulk load had built its indexes again
+
+    report = await rebuild_postgres(settings, replay=replay, resume=schema)
+    assert report.switched and report.resumed_from > 0
+    live = await _indexes(stack["postgres_dsn"])
+    # Not dropped and built a second time: the switched tables carry the same indexes.
+    swapped = {name: it for name, it in built.items() if it[0] in report.swapped}
+    assert swapped and all(live[name] == it for name, it in swapped.items())
     result = await verify(settings)
     assert result.differences == 0, differences(result)
 
