@@ -16,15 +16,34 @@ from taskstream.settings import Settings
 Progress = Callable[[str, int, int], None]  # (what, records done, records known; 0 unknown)
 
 
+def searches_postgres(settings: Settings) -> bool:
+    """True when search is Postgres full text (no Elasticsearch URL): rebuilding it is
+    rebuilding the Postgres model, in a shadow schema that a stopped run may resume."""
+    return not settings.elasticsearch_url
+
+
 async def rebuild_search_target(
-    settings: Settings, *, progress: Progress | None = None, keep_old: bool = False
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    keep_old: bool = False,
+    schema: str | None = None,
+    resume: str | None = None,
 ) -> Any:
     """Elasticsearch: a fresh index from offset 0, then the alias moves; Postgres full
-    text: the Postgres rebuild (its search rows are part of that model)."""
-    if not settings.elasticsearch_url:
+    text: the Postgres rebuild (its search rows are part of that model), into `schema`
+    or resuming the shadow `resume`."""
+    if searches_postgres(settings):
         from projections.replay.rebuild import rebuild_postgres
 
-        return await rebuild_postgres(settings, progress=progress, keep_old=keep_old)
+        return await rebuild_postgres(
+            settings, progress=progress, keep_old=keep_old, schema=schema, resume=resume
+        )
+    if resume is not None:
+        raise ValueError(
+            "--resume continues a Postgres rebuild; with TASKSTREAM_ELASTICSEARCH_URL set, "
+            "search rebuilds a fresh Elasticsearch index: run it again without --resume"
+        )
     from projections.search.rebuild import rebuild_search
 
     pool = await connect_pool(settings.postgres_dsn)

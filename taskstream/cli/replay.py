@@ -92,9 +92,9 @@ def rebuild(
         str | None,
         typer.Option(
             metavar="SCHEMA",
-            help="postgres: continue the rebuild that stopped in this shadow schema (its "
-            "name is in the message it stopped with) from its checkpoints, instead of "
-            "starting again from offset 0.",
+            help="postgres (and search on Postgres full text): continue the rebuild that "
+            "stopped in this shadow schema (its name is in the message it stopped with) "
+            "from its checkpoints, instead of starting again from offset 0.",
         ),
     ] = None,
     quiet: Quiet = False,
@@ -113,7 +113,8 @@ def rebuild(
 
     search: with TASKSTREAM_ELASTICSEARCH_URL, a fresh index filled from offset 0, then
     the tasks alias moves to it (the old index is deleted unless --keep-old); on Postgres
-    full text, the same as postgres (the search rows are part of that model).
+    full text, the same as postgres (the search rows are part of that model), --resume
+    included.
 
     redis: the queue counters recounted from Postgres and swapped in with one MULTI/EXEC.
 
@@ -127,17 +128,22 @@ def rebuild(
         fn = resolve(target.value)
     except TargetUnavailable as exc:
         fail(str(exc))
+    from projections.replay.more_targets import searches_postgres
     from projections.replay.rebuild import stamp
     from projections.replay.resume import NoSuchShadow, resume_command, shadow_progress
 
+    settings = stack_settings(data_dir)
     options: dict[str, Any] = {"keep_old": keep_old}
     shadow = None
-    if target.value == "postgres":
+    # `search` on Postgres full text is the Postgres rebuild, shadow schema and all.
+    if target.value == "postgres" or (target.value == "search" and searches_postgres(settings)):
         shadow = resume or f"replay_{stamp()}"
         options["resume" if resume else "schema"] = shadow
     elif resume is not None:
-        fail(f"--resume continues a postgres rebuild, not a {target.value} one")
-    settings = stack_settings(data_dir)
+        fail(
+            f"--resume continues a rebuild into a Postgres shadow schema; the {target.value} "
+            "target has none: run it again without --resume"
+        )
     tune_gc(settings, rebuild=True)
     try:
         with Bar(quiet=quiet) as bar:

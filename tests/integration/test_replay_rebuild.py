@@ -18,6 +18,7 @@ import pytest
 from projections.locks import hold_batch_lock
 from projections.replay import schema as sc
 from projections.replay.config import ReplaySettings
+from projections.replay.more_targets import rebuild_search_target
 from projections.replay.rebuild import Replayer, rebuild_postgres
 from projections.replay.resume import NoSuchShadow, resume_command, shadow_progress
 from projections.replay.verify import verify
@@ -213,3 +214,6 @@ async def test_resume_names_a_shadow_that_exists(stack: dict[str, Any]) -> None:
     # The live model has checkpoints too, but is no shadow: it is never rebuilt in place.
     with pytest.raises(NoSuchShadow, match="no rebuild's shadow schema"):
         await rebuild_postgres(stack_settings(stack), resume="public")
+    # Search on Postgres full text is the Postgres rebuild, --resume included.
+    with pytest.raises(NoSuchShadow, match="no rebuild's shadow schema"):
+        await rebuild_search_target(stack_settings(stack), resume="replay_never_made")

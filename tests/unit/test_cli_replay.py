@@ -1,4 +1,4 @@
-"""Log records of the operator commands: readable, warnings only by default, above the bar."""
+"""The operator commands (replay, log): their log records, and what --resume accepts."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from projections.replay.more_targets import rebuild_search_target
+from taskstream.cli import app
 from taskstream.cli.replay import stack_settings
+from taskstream.settings import Settings
 
 
 @pytest.fixture
@@ -47,3 +51,19 @@ def test_the_level_and_json_settings_still_apply(
     monkeypatch.setattr("sys.stderr", swapped)
     logging.getLogger("projections.replay.test").info("now shown")
     assert '"now shown"' in swapped.getvalue()
+
+
+def test_resume_is_refused_for_a_target_without_a_shadow_schema(
+    root_kept: None, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app, ["replay", "rebuild", "redis", "--resume", "replay_x", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "the redis target has none: run it again without --resume" in result.output
+
+
+async def test_resume_of_search_on_elasticsearch_is_refused() -> None:
+    settings = Settings(elasticsearch_url="http://127.0.0.1:9")
+    with pytest.raises(ValueError, match="fresh Elasticsearch index"):
+        await rebuild_search_target(settings, resume="replay_x")
