@@ -3,7 +3,8 @@
 `python -m taskstream.contract > docs/contract/commands.v1.json`. Generated from the
 models the scheduler validates with (the envelope's msgspec struct and each command's
 pydantic payload model), so the document cannot drift from what is enforced; a unit
-test keeps the committed file current. Worker reports (`attempt.*`) are internal and not part of it.
+test keeps the committed file current. Worker reports (`attempt.*`) are internal and
+not part of it.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ The archive and the log lines are appended with COPY (binary). Tasks new to the 
 into `tasks`, their attempts into `task_attempts`; the rest are COPYed into a temporary
 staging table and upserted from it with the projector's own version guard, their
 attempts upserted as the projector does. Search rows, schedules, queue settings, queue
-statistics and checkpoints go through the projector's own functions. The fold is `fold_batch`,
-exactly what the projector runs, over stored states kept in memory between batches
-(the rebuild is the only writer of its model). A batch the fast path cannot take (a
-duplicate event id or log line, a U+0000 character) is applied again through the
+statistics and checkpoints go through the projector's own functions. The fold is
+`fold_batch`, exactly what the projector runs, over stored states kept in memory between
+batches (the rebuild is the only writer of its model). A batch the fast path cannot take
+(a duplicate event id or log line, a U+0000 character) is applied again through the
 projector's statements, which skip duplicates and store U+0000 as U+FFFD, as the live
 projector does.
 """
@@ -86,8 +86,6 @@ _NUL = (asyncpg.UntranslatableCharacterError, asyncpg.CharacterNotInRepertoireEr
 
 # A kept state forgets the commands it saw, as a state loaded from the model does.
 _FORGOTTEN: dict[str, Any] = {"seen_commands": frozenset()}
-
-
 _ENCODE = msgspec.json.Encoder().encode
 
 

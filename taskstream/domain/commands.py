@@ -37,6 +37,7 @@ def _in_utc(moment: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""A timestamp with an offset, converted to UTC."""
 
 
 def _portable(value: Any) -> Any:
@@ -50,9 +51,6 @@ def _portable(value: Any) -> Any:
 
 
 PortablePayload = Annotated[Any, AfterValidator(_portable)]
-
-
-"""A timestamp with an offset, converted to UTC."""
 
 
 class _Payload(BaseModel):
