@@ -26,12 +26,6 @@ def encode_dict(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record)
 
 
-def as_json(envelope: Envelope) -> dict[str, Any]:
-    """The envelope as JSON-ready builtins (datetimes as ISO 8601 strings)."""
-    data: dict[str, Any] = msgspec.to_builtins(envelope)
-    return data
-
-
 def envelope_from(data: dict[str, Any]) -> Envelope:
     """The envelope in a decoded JSON object, upcast to the current schema (raises
     DecodeError). Lax as JSON decoding is not: a number in a string is taken."""

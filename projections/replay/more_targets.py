@@ -34,7 +34,7 @@ async def rebuild_search_target(
     text: the Postgres rebuild (its search rows are part of that model), into `schema`
     or resuming the shadow `resume`."""
     if searches_postgres(settings):
-        from projections.replay.rebuild import rebuild_postgres
+        from projections.replay.switch import rebuild_postgres
 
         return await rebuild_postgres(
             settings, progress=progress, keep_old=keep_old, schema=schema, resume=resume

@@ -24,7 +24,7 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "postgres": Target(
-        "projections.replay.rebuild", "rebuild_postgres",
+        "projections.replay.switch", "rebuild_postgres",
         "tasks, event archive, attempts, log lines and schedules in Postgres",
     ),
     "search": Target(

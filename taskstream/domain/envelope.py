@@ -40,11 +40,6 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 FIELDS = frozenset(Envelope.__struct_fields__)
 
 
-def replace(envelope: Envelope, **changes: Any) -> Envelope:
-    """A copy of `envelope` with `changes` (field names are checked)."""
-    return msgspec.structs.replace(envelope, **changes)
-
-
 def event_id_for(task_id: str, version: int, type_: str) -> str:
     """Event id derived from what it is, so replays produce the same id."""
     return str(uuid.uuid5(_EVENT_NS, f"{task_id}:{version}:{type_}"))

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 
 from projections.fold import fold_batch
@@ -27,7 +28,7 @@ from projections.replay.resume import keep_or_drop, shadow_progress
 from projections.synthetic import stream
 from taskstream.codec import encode
 from taskstream.domain import events as e
-from taskstream.domain.envelope import Envelope, replace
+from taskstream.domain.envelope import Envelope
 from taskstream.producer import build_producer
 from taskstream.settings import Settings
 from tests.integration.helpers import fresh_settings
@@ -44,7 +45,7 @@ async def settings(stack: dict[str, Any]) -> AsyncIterator[Settings]:
 
 def _with_nul(ev: Envelope) -> Envelope:
     payload = {**ev.payload, "payload": {"s": "a\x00b"}}
-    return replace(ev, payload=payload)
+    return msgspec.structs.replace(ev, payload=payload)
 
 
 # An integer beyond 64 bits: a foreign producer may send one, the codec decodes it exactly.
@@ -52,7 +53,7 @@ BIG = 2**70
 
 
 def _with_big(ev: Envelope) -> Envelope:
-    return replace(ev, payload={**ev.payload, "payload": {"n": BIG}})
+    return msgspec.structs.replace(ev, payload={**ev.payload, "payload": {"n": BIG}})
 
 
 async def _produce(settings: Settings) -> tuple[list[Envelope], list[str]]:

@@ -19,8 +19,9 @@ from projections.locks import hold_batch_lock
 from projections.replay import schema as sc
 from projections.replay.config import ReplaySettings
 from projections.replay.more_targets import rebuild_search_target
-from projections.replay.rebuild import Replayer, rebuild_postgres
+from projections.replay.rebuild import Replayer
 from projections.replay.resume import NoSuchShadow, resume_command, shadow_progress
+from projections.replay.switch import rebuild_postgres
 from projections.replay.verify import verify
 from taskstream.settings import Settings
 from tests.integration.helpers import api, submit_many, wait_terminal

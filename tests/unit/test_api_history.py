@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from api.testing import (
     FakeReadModel,
     assert_problem,
@@ -12,7 +14,6 @@ from api.testing import (
     task_state,
 )
 from projections.synthetic import task_lives
-from taskstream.codec import as_json
 from taskstream.domain.machine import fold
 
 LIFE = next(life for life in task_lives(30, seed=3) if len(life) >= 5)
@@ -20,7 +21,7 @@ TASK_ID = LIFE[0].task_id
 
 
 def rows(events: list[Any]) -> list[dict[str, Any]]:
-    return [{**as_json(ev), "partition": 0, "offset": i} for i, ev in enumerate(events)]
+    return [{**msgspec.to_builtins(ev), "partition": 0, "offset": i} for i, ev in enumerate(events)]
 
 
 def line(attempt: int, seq: int, message: str = "") -> dict[str, Any]:

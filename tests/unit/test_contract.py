@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import jsonschema
+import msgspec
 import pytest
 
 from api.testing import build_test_app
-from taskstream.codec import as_json
 from taskstream.contract import CONTRACT_ID, contract, render
 from taskstream.domain.commands import (
     CANCEL_TASK,
@@ -40,7 +40,7 @@ def test_it_is_a_versioned_json_schema() -> None:
 
 
 def record(type_: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return as_json(make_command(type_, "t-1", payload, tenant="acme"))
+    return msgspec.to_builtins(make_command(type_, "t-1", payload, tenant="acme"))
 
 
 def test_commands_the_scheduler_accepts_are_valid() -> None:

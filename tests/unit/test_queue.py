@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from taskstream.domain import queue_model as q
-from taskstream.domain.envelope import Envelope, replace
+from taskstream.domain.envelope import Envelope
 from taskstream.domain.queue import decide, evolve
 from taskstream.domain.queue_model import QueueState
 from tests.unit.scenario import T0
@@ -115,7 +116,7 @@ def test_a_task_command_is_not_accepted_by_a_queue() -> None:
 
 def test_evolve_refuses_a_gap_in_versions() -> None:
     state, (event,) = run([cmd(q.PAUSE_QUEUE, {}, "c1")])
-    bad = replace(event, version=3)
+    bad = msgspec.structs.replace(event, version=3)
     with pytest.raises(ValueError, match="version 3"):
         evolve(state, bad)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from projections.synthetic import task_lives
 from projections.timetravel import as_of, envelope_of, parse_at, state_at, until
-from taskstream.codec import as_json
 from taskstream.domain.machine import fold
 
 
@@ -66,7 +66,7 @@ def test_state_at_a_moment_is_the_fold_of_what_had_happened(life: list) -> None:
 
 def test_archived_rows_come_back_as_envelopes() -> None:
     life = LIVES[0]
-    rows = [{**as_json(ev), "partition": 1, "offset": i} for i, ev in enumerate(life)]
+    rows = [{**msgspec.to_builtins(ev), "partition": 1, "offset": i} for i, ev in enumerate(life)]
     assert [envelope_of(r) for r in rows] == life
     assert until(life, 1) == [ev for ev in life if ev.version <= 1]
 
