@@ -40,7 +40,7 @@ SELECT r.event_id, r.task_id, r.version, r.type, r.tenant, r.occurred_at, r.caus
        r.correlation_id, r.payload, r.schema_version, r.partition, r."offset"
 FROM json_to_recordset($1::json) AS r(
     event_id text, task_id text, version int, type text, tenant text, occurred_at timestamptz,
-    causation_id text, correlation_id text, payload jsonb, schema_version int, partition int,
+    causation_id text, correlation_id text, payload json, schema_version int, partition int,
     "offset" bigint)
 ON CONFLICT (event_id) DO NOTHING
 """
@@ -112,10 +112,17 @@ def encode_rows(rows: list[dict[str, Any]], *, no_nul: bool) -> str:
     except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits
         doc = json.dumps(rows, default=_default, ensure_ascii=False)
     # Postgres text and jsonb cannot hold U+0000; only used once Postgres refused a batch.
-    return _NUL.sub(lambda m: m.group(1) + "\\ufffd", doc) if no_nul else doc
+    return without_nul(doc) if no_nul else doc
 
 
-def _event_rows(batch: Sequence[Positioned], *, no_nul: bool = False) -> str:
+def without_nul(doc: str) -> str:
+    """JSON text with every U+0000 escape replaced by U+FFFD's (pure)."""
+    return _NUL.sub(lambda m: m.group(1) + "\\ufffd", doc) if "\\u0000" in doc else doc
+
+
+def _event_rows(batch: Sequence[Positioned]) -> str:
+    """Archive rows, always without U+0000: `json` would keep it, but an archive row must
+    not depend on whether its batch was refused for another row's (as with jsonb)."""
     return encode_rows(
         [
             {
@@ -134,7 +141,7 @@ def _event_rows(batch: Sequence[Positioned], *, no_nul: bool = False) -> str:
             }
             for item in batch
         ],
-        no_nul=no_nul,
+        no_nul=True,
     )
 
 
@@ -224,7 +231,7 @@ async def _apply(
     # Schedules share the log and the archive; they fold into their own table.
     events, schedule_events = split([item.event for item in batch])
     events, queue_events = split_queues(events)
-    event_rows = _event_rows(batch, no_nul=no_nul)
+    event_rows = _event_rows(batch)
     async with pool.acquire() as conn, conn.transaction():
         await share_batch_lock(conn)  # a rebuild's switch-over runs between batches
         insert = asyncio.ensure_future(conn.execute(_INSERT_EVENTS, event_rows))

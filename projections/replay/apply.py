@@ -35,6 +35,7 @@ from projections.postgres import (
     _task_rows,
     encode_rows,
     load_states,
+    without_nul,
 )
 from projections.queue_models import append_stat_part, apply_queue_models
 from projections.queue_settings import apply_queues, split_queues
@@ -101,7 +102,7 @@ def event_record(item: Positioned) -> tuple[Any, ...]:
     ev = item.event
     return (
         ev.event_id, ev.task_id, ev.version, ev.type, ev.tenant, ev.occurred_at,
-        ev.causation_id, ev.correlation_id, _json(ev.payload), ev.schema_version,
+        ev.causation_id, ev.correlation_id, without_nul(_json(ev.payload)), ev.schema_version,
         item.partition, item.offset,
     )  # fmt: skip
 
@@ -235,7 +236,7 @@ class EventApplier:
             )
         else:
             insert = _INSERT_EVENTS if self.archive_keyed else _INSERT_EVENTS_UNKEYED
-            await conn.execute(insert, _event_rows(batch, no_nul=no_nul))
+            await conn.execute(insert, _event_rows(batch))
         stored = await self._stored(conn, affected_task_ids(events))
         result = fold_batch(stored, events)
         self.fold_errors += len(result.errors)

@@ -52,13 +52,14 @@ class VerifyReport:
         return sum(t.differences for t in self.tables)
 
 
-async def _columns(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
+async def _columns(conn: asyncpg.Connection, schema: str, table: str) -> dict[str, str]:
+    """Column name to type name, in table order."""
     rows = await conn.fetch(
-        "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0"
-        " AND NOT attisdropped ORDER BY attnum",
+        "SELECT attname, atttypid::regtype::text AS type FROM pg_attribute"
+        " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
         f"{sc.ident(schema)}.{sc.ident(table)}",
     )
-    return [r["attname"] for r in rows]
+    return {r["attname"]: r["type"] for r in rows}
 
 
 async def _primary_key(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
@@ -73,10 +74,22 @@ async def _primary_key(conn: asyncpg.Connection, schema: str, table: str) -> lis
 
 
 def select_sorted(
-    schema: str, table: str, columns: Sequence[str], key: Sequence[str], where: str = ""
+    schema: str,
+    table: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    where: str = "",
+    *,
+    as_values: frozenset[str] = frozenset(),
 ) -> str:
-    """Every row as column text, sorted by the key's text in byte order (Python's order)."""
-    cols = ", ".join(f"{sc.ident(c)}::text" for c in columns)
+    """Every row as column text, sorted by the key's text in byte order (Python's order).
+
+    Columns in `as_values` (type `json`, which keeps the text it was given) are compared
+    as values: through `jsonb`, so spacing and key order are not differences.
+    """
+    cols = ", ".join(
+        f"{sc.ident(c)}::jsonb::text" if c in as_values else f"{sc.ident(c)}::text" for c in columns
+    )
     order = ", ".join(f'{sc.ident(c)}::text COLLATE "C"' for c in key)
     return f"SELECT {cols} FROM {sc.ident(schema)}.{sc.ident(table)} {where} ORDER BY {order}"
 
@@ -104,7 +117,9 @@ async def compare_table(
     show: int,
 ) -> TableResult:
     """Compare one table (checkpoints: only the rows of `projections`)."""
-    all_columns = await _columns(shadow, shadow_schema, table)
+    types = await _columns(shadow, shadow_schema, table)
+    all_columns = list(types)
+    as_values = frozenset(c for c, t in types.items() if t == "json")
     key = await _primary_key(shadow, shadow_schema, table)
     columns = compared_columns(table, all_columns)
     result = TableResult(table, ignored=tuple(c for c in all_columns if c not in columns))
@@ -115,12 +130,16 @@ async def compare_table(
     if table == sc.CHECKPOINTS:
         where, args = "WHERE projection = ANY($1::text[])", [list(projections)]
     n_live, n_shadow = [0], [0]
+
+    def select(schema: str) -> str:
+        return select_sorted(schema, table, columns, key, where, as_values=as_values)
+
     diffs = diff_streams(
         table,
         columns,
         key,
-        _chunks(live, select_sorted(live_schema, table, columns, key, where), args, n_live),
-        _chunks(shadow, select_sorted(shadow_schema, table, columns, key, where), args, n_shadow),
+        _chunks(live, select(live_schema), args, n_live),
+        _chunks(shadow, select(shadow_schema), args, n_shadow),
     )
     async for d in diffs:
         result.differences += 1

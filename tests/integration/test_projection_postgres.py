@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
 from projections import postgres
@@ -251,3 +252,9 @@ async def test_a_nul_character_is_stored_replaced_instead_of_stalling(clean: asy
     assert task["type"] == "odd\ufffdtype"
     assert task["payload"] == {"s": "a\ufffdb", "raw": "\\u0000"}
     assert await clean.fetchval("SELECT count(*) FROM tasks") == 6
+    # The archive's json keeps what it is given, but is written without U+0000 too.
+    archived = await clean.fetchval(
+        "SELECT payload::text FROM task_events WHERE task_id = 'nul-task'"
+    )
+    assert orjson.loads(archived)["type"] == "odd\ufffdtype"
+    assert orjson.loads(archived)["payload"] == {"s": "a\ufffdb", "raw": "\\u0000"}

@@ -92,7 +92,8 @@ async def _archive(settings: Settings, schema: str) -> tuple[int, int, bool, int
         )
         big = await conn.fetchval(
             f'SELECT count(*) FROM {table} e JOIN "{schema}".tasks t ON t.id = e.task_id'
-            " WHERE e.payload->'payload'->'n' = $1::jsonb AND t.state->'payload'->'n' = $1::jsonb",
+            " WHERE (e.payload->'payload'->'n')::jsonb = $1::jsonb"
+            " AND t.state->'payload'->'n' = $1::jsonb",
             str(BIG),
         )
         return rows, ids, keyed, nul, big
