@@ -111,7 +111,8 @@ def encode_rows(rows: list[dict[str, Any]], *, no_nul: bool) -> str:
         doc = orjson.dumps(rows).decode()
     except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits
         doc = json.dumps(rows, default=_default, ensure_ascii=False)
-    # Postgres text and jsonb cannot hold U+0000; only used once Postgres refused a batch.
+    # Postgres text and jsonb cannot hold U+0000: replaced in the archive's rows always
+    # (`_event_rows`), in the others once Postgres refused a batch.
     return without_nul(doc) if no_nul else doc
 
 
