@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 
 from projections.migrate import MIGRATIONS_DIR, migrate
+from projections.replay.timestamps import use_microseconds
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Tables never moved by a switch: identical on both sides by construction.
@@ -71,12 +72,14 @@ async def is_shadow(conn: asyncpg.Connection, schema: str) -> bool:
 
 
 async def shadow_pool(dsn: str, schema: str, live: str, *, max_size: int = 2) -> asyncpg.Pool:
-    """A pool whose unqualified names resolve to `schema`."""
+    """A pool whose unqualified names resolve to `schema` (and whose connections write
+    `timestamptz` the replay's faster way: `timestamps.py`)."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=max_size,
         server_settings={"search_path": search_path(schema, live)},
+        init=use_microseconds,
     )
     return pool
 
