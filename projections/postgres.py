@@ -161,7 +161,8 @@ def _task_rows(states: Iterable[TaskState], *, no_nul: bool = False) -> str:
                 "updated_at": s.updated_at,
                 "run_at": s.run_at,
                 "attempts": len(s.attempts),
-                "state": s.as_dict(),
+                # Times as datetimes: orjson (and `_default`) write them as isoformat does.
+                "state": s.as_dict(native_times=True),
                 "fold": fold_extras(s),
             }
             for s in states

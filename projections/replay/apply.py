@@ -107,11 +107,19 @@ def event_record(item: Positioned) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def state_json(s: TaskState) -> str:
+    """`s.as_dict()` as JSON text, its times written by orjson (as `isoformat` writes them)."""
+    try:
+        return orjson.dumps(s.as_dict(native_times=True)).decode()
+    except TypeError:  # an integer beyond 64 bits: msgspec would write times with "Z"
+        return _json(s.as_dict())
+
+
 def task_record(s: TaskState) -> tuple[Any, ...]:
     """One task row for COPY, in `TASK_COLUMNS` order (what the projector upserts)."""
     return (
         s.id, s.tenant, s.queue, s.type, s.status.value, s.priority, s.version, s.created_at,
-        s.updated_at, s.run_at, len(s.attempts), _json(s.as_dict()), _json(fold_extras(s)),
+        s.updated_at, s.run_at, len(s.attempts), state_json(s), _json(fold_extras(s)),
     )  # fmt: skip
 
 
