@@ -84,6 +84,16 @@ def install(settings: Settings) -> None:
     Fetcher._proc_fetch_request = proc_fetch_request  # type: ignore[method-assign]
 
 
+def set_base_wait(consumer: Any, ms: int) -> None:
+    """Make `ms` the own wait of a started aiokafka consumer's Fetches, from the next one
+    on (after a quiet spell the idle wait applies again when it is longer)."""
+    fetcher = consumer._fetcher
+    state: IdleWait | None = getattr(fetcher, _ATTR, None)
+    if state is not None:
+        state.base_ms = ms
+    fetcher._fetch_max_wait_ms = ms
+
+
 def current_wait_ms(fetcher: Any) -> int:
     """The wait `fetcher`'s next Fetch asks for (for tests and diagnostics)."""
     return int(fetcher._fetch_max_wait_ms)

@@ -31,15 +31,6 @@ def background_consumer_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def observer_consumer_options(settings: Settings) -> dict[str, Any]:
-    """`plain_consumer_options` with the readers' long-poll (`fetch_observer_wait_ms`),
-    for followers of the events whose delay shows in reads and tails, not in task runs."""
-    return {
-        **plain_consumer_options(settings),
-        "fetch_max_wait_ms": settings.fetch_observer_wait_ms,
-    }
-
-
 def plain_consumer_options(settings: Settings) -> dict[str, Any]:
     """Options for a consumer without a group (manual assignment)."""
     return {

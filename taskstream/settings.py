@@ -54,9 +54,10 @@ class Settings(BaseSettings):
         50,
         ge=1,
         description="Fetch long-poll of the consumers that follow the events for readers "
-        "(the Postgres projector, the API's live tails): they add to how stale a read or a "
-        "tail is, not to how late a task runs. Against Apache Kafka, which answers as soon "
-        "as records arrive, it only bounds idle polling.",
+        "(the Postgres projector, the API's live tails while a client watches; unwatched, "
+        "they take `fetch_background_wait_ms`): they add to how stale a read or a tail is, "
+        "not to how late a task runs. Against Apache Kafka, which answers as soon as "
+        "records arrive, it only bounds idle polling.",
     )
     fetch_background_wait_ms: int = Field(
         200,

@@ -184,14 +184,19 @@ class TailService:
         # No await from here to the end: registration and snapshot are one step.
         sub = Subscriber(tenant, flt, self._settings.tail_client_queue_max)
         self.hubs[flt.stream].add(sub)
+        follower.watch(True)
         snapshot = dict(follower.positions)
         begin = start if start is not None else snapshot
         return Subscription(self, follower, sub, begin, snapshot, lookup, key_id)
 
     def release(self, subscription: Subscription) -> None:
         """Forget a closed subscription."""
-        self.hubs[subscription.stream].remove(subscription.subscriber)
+        hub = self.hubs[subscription.stream]
+        hub.remove(subscription.subscriber)
         self._drop_key(subscription._key_id)
+        follower = self._followers.get(subscription.stream)
+        if not hub and follower is not None:
+            follower.watch(False)
 
     def _drop_key(self, key_id: str) -> None:
         self._per_key[key_id] -= 1

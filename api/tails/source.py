@@ -20,7 +20,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from api.tails.records import TailRecord
 from taskstream.domain.errors import DecodeError
-from taskstream.kafka import observer_consumer_options, plain_consumer_options
+from taskstream.fetch_idle import set_base_wait
+from taskstream.kafka import background_consumer_options, plain_consumer_options
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,8 @@ class TopicFollower:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Assign every partition from offset 0 and start reading."""
-        consumer = AIOKafkaConsumer(**observer_consumer_options(self._settings))
+        """Assign every partition from offset 0 and start reading (unwatched: `watch`)."""
+        consumer = AIOKafkaConsumer(**background_consumer_options(self._settings))
         await consumer.start()
         try:
             await consumer.topics()
@@ -82,6 +83,15 @@ class TopicFollower:
                 await self._task
         if self._consumer is not None:
             await self._consumer.stop()
+
+    def watch(self, watched: bool) -> None:
+        """Follow at the readers' Fetch wait while a client is watching, at the background
+        wait while none is: the rings and the task attributes still fill, a fraction of a
+        second later, and an idle API asks the broker a quarter as often."""
+        if self._consumer is not None:
+            s = self._settings
+            wait = s.fetch_observer_wait_ms if watched else s.fetch_background_wait_ms
+            set_base_wait(self._consumer, wait)
 
     def buffered(self) -> int:
         """Records held in the rings."""
