@@ -9,10 +9,12 @@ from taskstream.domain import events as e
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.state import (
     Attempt,
-    Dispatch,
     Status,
     TaskState,
     copy_with,
+    new_attempt,
+    new_dispatch,
+    new_state,
     with_changes,
 )
 
@@ -24,7 +26,7 @@ def _ts(value: str | None) -> datetime | None:
 def _finish(state: TaskState, number: int, p: dict[str, Any], outcome: str) -> tuple[Attempt, ...]:
     finished = _ts(p.get("finished_at"))
     return tuple(
-        Attempt(
+        new_attempt(
             a.number,
             a.worker,
             a.started_at,
@@ -40,7 +42,7 @@ def _finish(state: TaskState, number: int, p: dict[str, Any], outcome: str) -> t
 
 
 def _submitted(event_task: str, p: dict[str, Any], base: dict[str, Any]) -> TaskState:
-    return TaskState(
+    return new_state(
         id=event_task,
         queue=p["queue"],
         type=p["type"],
@@ -85,9 +87,9 @@ def _changes(state: TaskState, t: str, p: dict[str, Any], at: datetime) -> dict[
         }
     if t == e.TASK_DISPATCHED:
         dispatched = datetime.fromisoformat(p["dispatched_at"])
-        return {"dispatch": Dispatch(p["attempt"], p["dispatch_id"], dispatched)}
+        return {"dispatch": new_dispatch(p["attempt"], p["dispatch_id"], dispatched)}
     if t == e.ATTEMPT_STARTED:
-        attempt = Attempt(p["attempt"], p["worker"], datetime.fromisoformat(p["started_at"]))
+        attempt = new_attempt(p["attempt"], p["worker"], datetime.fromisoformat(p["started_at"]))
         return {
             "status": Status.RUNNING,
             "dispatch": None,
@@ -132,6 +134,9 @@ def _changes(state: TaskState, t: str, p: dict[str, Any], at: datetime) -> dict[
     raise ValueError(f"unknown event type {t!r}")
 
 
+_NONE_SEEN: frozenset[str] = frozenset()
+
+
 def _seen(state: TaskState | None, cause: str | None) -> frozenset[str]:
     """The commands seen once `cause` is added (the same set when it is there already)."""
     if state is None:
@@ -140,11 +145,18 @@ def _seen(state: TaskState | None, cause: str | None) -> frozenset[str]:
     return seen.union((cause,)) if cause and cause not in seen else seen
 
 
-def evolve(state: TaskState | None, event: Envelope) -> TaskState | None:
-    """The state after `event` (raises `ValueError` for an event that cannot apply)."""
+def evolve(state: TaskState | None, event: Envelope, *, commands: bool = True) -> TaskState | None:
+    """The state after `event` (raises `ValueError` for an event that cannot apply).
+
+    `commands=False` leaves `seen_commands` as it was, for a read model: only `decide`
+    reads them, and no projection keeps them (a tenth of `evolve`'s time in a rebuild).
+    """
     p = event.payload
     at = event.occurred_at
-    seen = _seen(state, event.causation_id)
+    if commands:
+        seen = _seen(state, event.causation_id)
+    else:
+        seen = state.seen_commands if state is not None else _NONE_SEEN
     if event.type == e.COMMAND_REJECTED:
         return with_changes(state, seen_commands=seen) if state else None
     if event.type == e.TASK_SUBMITTED:

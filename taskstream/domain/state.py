@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from taskstream.domain.fast_init import fast_constructor
 
 
 class Status(StrEnum):
@@ -225,3 +227,15 @@ def with_changes(state: TaskState, **changes: Any) -> TaskState:
         unknown = sorted(changes.keys() - _TASK_FIELD_SET)
         raise TypeError(f"TaskState has no field(s) {unknown}")
     return _copy(state, changes)
+
+
+# Constructors with the dataclasses' parameters that skip `object.__setattr__`
+# (`fast_init`): `evolve` builds through them. mypy checks calls against the classes.
+if TYPE_CHECKING:
+    new_state = TaskState
+    new_attempt = Attempt
+    new_dispatch = Dispatch
+else:
+    new_state = fast_constructor(TaskState)
+    new_attempt = fast_constructor(Attempt)
+    new_dispatch = fast_constructor(Dispatch)
