@@ -40,7 +40,13 @@ from projections.postgres import (
 from projections.queue_models import append_stat_part, apply_queue_models
 from projections.queue_settings import apply_queues, split_queues
 from projections.schedules import apply_schedules, split
-from projections.search.pg_index import DEFAULT_MAX_CHARS, search_rows, write_search
+from projections.search.pg_index import (
+    DEFAULT_MAX_CHARS,
+    append_search_parts,
+    search_records,
+    search_rows,
+    write_search,
+)
 from taskstream.domain.state import TaskState, copy_with
 
 EVENT_COLUMNS = (
@@ -172,6 +178,10 @@ class EventApplier:
         # load's end (`merge_stat_parts`); False: each batch adds its own into
         # `queue_stats`.
         self.stat_parts = False
+        # True during a bulk load too: each batch appends its tasks' searchable text to
+        # `SEARCH_PARTS`, made into documents once at the load's end
+        # (`merge_search_parts`); False: the projector's upsert of documents.
+        self.search_parts = False
 
     async def apply(
         self, conn: asyncpg.Connection, batch: Sequence[Positioned], checkpoints: Mapping[int, int]
@@ -262,8 +272,12 @@ class EventApplier:
                 await conn.execute(_UPSERT_TASKS, _task_rows(states, no_nul=no_nul))
             changes = attempt_changes(stored, again)
             await write_attempts(conn, changes, lambda rows: encode_rows(rows, no_nul=no_nul))
-            searchable = search_rows(stored, states, max_chars=self.search_max_chars)
-            await write_search(conn, searchable, lambda rows: encode_rows(rows, no_nul=no_nul))
+            if fast and self.search_parts:
+                texts = search_records(stored, states, max_chars=self.search_max_chars)
+                await append_search_parts(conn, texts)
+            else:
+                searchable = search_rows(stored, states, max_chars=self.search_max_chars)
+                await write_search(conn, searchable, lambda rows: encode_rows(rows, no_nul=no_nul))
         if schedule_events:
             await apply_schedules(conn, schedule_events)
         if queue_events:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,11 +30,15 @@ from projections.replay.apply import EventApplier, apply_lines
 from projections.replay.config import ReplaySettings
 from projections.replay.progress import records_total
 from projections.replay.source import PartitionReader, topic_partitions
+from projections.search.pg_index import create_search_parts, merge_search_parts
 from taskstream.codec import decode as decode_envelope
 from taskstream.domain.errors import DecodeError
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# An index definition (`pg_get_indexdef`) on the search documents' table.
+_ON_SEARCH = re.compile(r" ON (?:\S+\.)?task_search ")
 
 # Tables the Postgres target always rebuilds (others: only when the replay filled them).
 OWN_TABLES = frozenset(
@@ -190,7 +195,8 @@ class Replayer:
         tasks of one partition never touch another's); then resume from what they wrote.
 
         The shadow's non-unique indexes and the archive's primary key are dropped for the
-        load and built once after it; the queue statistics are summed once at its end.
+        load and built once after it; the queue statistics are summed and the search
+        documents written once at its end.
         What the load dropped and the statistics of each batch are kept in the shadow
         with its checkpoints, so a load that stopped resumes (`open(create=False)`).
         """
@@ -198,6 +204,7 @@ class Replayer:
         async with self.shadow.acquire() as conn:
             state = await sc.begin_bulk(conn, self.schema)
             await create_stat_parts(conn)
+            await create_search_parts(conn)
         self.applier.archive_keyed = False
         try:
             await self._bulk(targets)
@@ -213,9 +220,20 @@ class Replayer:
             async with conn.transaction():
                 done["stat_rows"] = await merge_stat_parts(conn)
 
-        # The key, the statistics and the indexes on as many connections as the pool has.
+        # The documents are written before their table's indexes are built (not into them).
+        search_indexes = [d for d in state.indexes if _ON_SEARCH.search(d)]
+
+        async def merge_search(conn: asyncpg.Connection) -> None:
+            async with conn.transaction():
+                done["documents"] = await merge_search_parts(conn)
+            for definition in search_indexes:
+                await conn.execute(definition)
+
+        # The key, the statistics, the documents and the indexes on as many connections
+        # as the pool has.
         key = [archive_key] if state.archive_keyed else []
-        await sc.create_indexes(self.shadow, state.indexes, first=[*key, merge_stats])
+        others = [d for d in state.indexes if d not in search_indexes]
+        await sc.create_indexes(self.shadow, others, first=[*key, merge_search, merge_stats])
         stat_rows, copies = done["stat_rows"], done["copies"]
         await sc.end_bulk(self.shadow, self.schema)
         log.info(
@@ -224,6 +242,7 @@ class Replayer:
                 "indexes": len(state.indexes) + state.archive_keyed,
                 "archive_copies_dropped": copies,
                 "queue_stat_rows": stat_rows,
+                "search_documents": done.get("documents", 0),
                 "seconds": round(time.monotonic() - started, 2),
             },
         )
@@ -244,13 +263,14 @@ class Replayer:
 
     async def bulk_catch_up(self, targets: dict[str, dict[int, int]]) -> None:
         """`catch_up` on the shadow for a bulk load: each batch appends its queue
-        statistics to the load's documents (`STAT_PARTS`; `bulk` sums them at the end)."""
+        statistics to the load's documents (`STAT_PARTS`; `bulk` sums them at the end)
+        and its tasks' searchable text to `SEARCH_PARTS` (`bulk` writes the documents)."""
         assert self.shadow is not None
-        self.applier.stat_parts = True
+        self.applier.stat_parts = self.applier.search_parts = True
         try:
             await self.catch_up(self.shadow, targets)
         finally:
-            self.applier.stat_parts = False
+            self.applier.stat_parts = self.applier.search_parts = False
 
     async def follow(self) -> None:
         """Replay until the shadow is within `replay_switch_gap` records of the live cut."""
