@@ -211,7 +211,7 @@ class Replayer:
         finally:
             self.applier.archive_keyed = True
         started = time.monotonic()
-        done: dict[str, int] = {"stat_rows": 0, "copies": 0}
+        done: dict[str, int] = {"stat_rows": 0, "copies": 0, "documents": 0}
 
         async def archive_key(conn: asyncpg.Connection) -> None:
             done["copies"] = await sc.restore_archive_key(conn, self.schema)
@@ -242,7 +242,7 @@ class Replayer:
                 "indexes": len(state.indexes) + state.archive_keyed,
                 "archive_copies_dropped": copies,
                 "queue_stat_rows": stat_rows,
-                "search_documents": done.get("documents", 0),
+                "search_documents": done["documents"],
                 "seconds": round(time.monotonic() - started, 2),
             },
         )

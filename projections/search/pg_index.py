@@ -18,19 +18,25 @@ from taskstream.domain.state import TaskState
 
 DEFAULT_MAX_CHARS = 32_768
 
-_UPSERT = """
-INSERT INTO task_search (task_id, tenant, version, document)
-SELECT r.task_id, r.tenant, r.version,
+# A document from a row `r` of searchable text (weights: A type, B labels and errors,
+# C payload), and the version guard: an older write never replaces a newer document.
+_DOCUMENT = """
        setweight(to_tsvector('simple', r.type), 'A')
     || setweight(to_tsvector('simple', r.labels), 'B')
     || setweight(to_tsvector('simple', r.errors), 'B')
     || setweight(to_tsvector('simple', r.payload), 'C')
-FROM json_to_recordset($1::json) AS r(
-    task_id text, tenant text, version int, type text, labels text, errors text, payload text)
+"""
+_GUARDED = """
 ON CONFLICT (task_id) DO UPDATE SET
     tenant = EXCLUDED.tenant, version = EXCLUDED.version, document = EXCLUDED.document
 WHERE task_search.version < EXCLUDED.version
 """
+
+_UPSERT = f"""
+INSERT INTO task_search (task_id, tenant, version, document)
+SELECT r.task_id, r.tenant, r.version, {_DOCUMENT}FROM json_to_recordset($1::json) AS r(
+    task_id text, tenant text, version int, type text, labels text, errors text, payload text)
+{_GUARDED}"""
 
 
 # Every task row's document from its stored state, in SQL (as migration 0006 backfills):
@@ -119,18 +125,10 @@ SEARCH_PARTS = "replay_search_parts"
 
 _MERGE_PARTS = f"""
 INSERT INTO task_search (task_id, tenant, version, document)
-SELECT r.task_id, r.tenant, r.version,
-       setweight(to_tsvector('simple', r.type), 'A')
-    || setweight(to_tsvector('simple', r.labels), 'B')
-    || setweight(to_tsvector('simple', r.errors), 'B')
-    || setweight(to_tsvector('simple', r.payload), 'C')
-FROM (
+SELECT r.task_id, r.tenant, r.version, {_DOCUMENT}FROM (
     SELECT DISTINCT ON (task_id) * FROM {SEARCH_PARTS} ORDER BY task_id, version DESC
 ) AS r
-ON CONFLICT (task_id) DO UPDATE SET
-    tenant = EXCLUDED.tenant, version = EXCLUDED.version, document = EXCLUDED.document
-WHERE task_search.version < EXCLUDED.version
-"""
+{_GUARDED}"""
 
 
 async def create_search_parts(conn: asyncpg.Connection) -> None:
