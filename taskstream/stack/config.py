@@ -29,6 +29,12 @@ class StackSettings(BaseSettings):
     # A development database: losing the last transactions in a machine crash costs nothing
     # (the log is the source of truth), and skipping fsync makes tests several times faster.
     embedded_postgres_fsync: bool = Field(False, description="Durable writes in embedded PG.")
+    embedded_postgres_options: str = Field(
+        "",
+        description="Extra server parameters of the embedded PostgreSQL, comma-separated "
+        "`name=value` pairs (`shared_buffers=1GB,work_mem=64MB`), passed as `-c` options after "
+        "the stack's own, so they override them.",
+    )
     embedded_restore_log: bool = Field(
         True,
         description="On start, write the Postgres archive (events, log lines) back to the "
@@ -48,6 +54,21 @@ def parse_services(spec: str) -> tuple[str, ...]:
             f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(SERVICES)}"
         )
     return tuple(n for n in SERVICES if n in names)
+
+
+def parse_pg_options(spec: str) -> tuple[str, ...]:
+    """`"shared_buffers=1GB, work_mem=64MB"` -> `("shared_buffers=1GB", "work_mem=64MB")`;
+    a pair without `=` or without a name raises, naming it."""
+    out = []
+    for pair in split_csv(spec):
+        name, eq, value = pair.partition("=")
+        if not eq or not name.strip() or not value.strip():
+            raise ValueError(
+                f"TASKSTREAM_EMBEDDED_POSTGRES_OPTIONS: {pair!r} is not name=value "
+                "(write e.g. shared_buffers=1GB,work_mem=64MB)"
+            )
+        out.append(f"{name.strip()}={value.strip()}")
+    return tuple(out)
 
 
 def split_csv(spec: str) -> tuple[str, ...]:
@@ -70,6 +91,7 @@ class StackOptions:
     worker_queues: tuple[str, ...] = ("default",)
     worker_tasks: tuple[str, ...] = ()
     postgres_fsync: bool = False
+    postgres_options: tuple[str, ...] = ()
     start_timeout: float = 90.0
     restore_log: bool = True
 
@@ -90,6 +112,7 @@ class StackOptions:
             "worker_queues": split_csv(stack.worker_queues) or ("default",),
             "worker_tasks": split_csv(stack.worker_tasks),
             "postgres_fsync": stack.embedded_postgres_fsync,
+            "postgres_options": parse_pg_options(stack.embedded_postgres_options),
             "start_timeout": stack.stack_start_timeout,
             "restore_log": stack.embedded_restore_log,
         }

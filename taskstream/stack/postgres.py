@@ -149,8 +149,16 @@ def stop_orphan(pgdata: Path) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def spec(layout: PgLayout, port: int, *, fsync: bool, timeout: float) -> ChildSpec:
-    """The postgres server on `127.0.0.1:port`."""
+def spec(
+    layout: PgLayout,
+    port: int,
+    *,
+    fsync: bool,
+    timeout: float,
+    options: tuple[str, ...] = (),
+) -> ChildSpec:
+    """The postgres server on `127.0.0.1:port`; `options` (`name=value`) come last, so they
+    override the stack's own parameters."""
     argv = [
         str(layout.bin_dir / "postgres"), "-D", str(layout.pgdata), "-h", LOOPBACK,
         "-p", str(port), "-k", str(layout.socket_dir), "-c", "max_connections=200",
@@ -161,6 +169,8 @@ def spec(layout: PgLayout, port: int, *, fsync: bool, timeout: float) -> ChildSp
     ]  # fmt: skip
     if not fsync:
         argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+    for option in options:
+        argv += ["-c", option]
     admin_dsn = dsn(port, "postgres")
     return ChildSpec(
         name="postgres",

@@ -167,7 +167,11 @@ class Supervisor:
 
         def make(port: int) -> ChildSpec:
             return postgres.spec(
-                layout, port, fsync=opts.postgres_fsync, timeout=opts.start_timeout
+                layout,
+                port,
+                fsync=opts.postgres_fsync,
+                timeout=opts.start_timeout,
+                options=opts.postgres_options,
             )
 
         return postgres.dsn(await self._start_on_free_port(make))
