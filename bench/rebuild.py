@@ -126,6 +126,10 @@ async def _rebuild_once(settings: Settings, batch: int, workers: int) -> dict[st
     }
 
 
+def _total(run: dict[str, Any]) -> float:
+    return round(sum(run["cpu_core_seconds_per_million"].values()), 1)
+
+
 async def run(
     stack: dict[str, Any], n_events: int, batch: int, workers: int, repeats: int
 ) -> dict[str, Any]:
@@ -146,7 +150,8 @@ async def run(
         runs.append(await _rebuild_once(settings, batch, workers))
         print(
             f"run {i + 1}/{repeats}: rebuild {runs[-1]['rebuild_events_per_s']} events/s,"
-            f" raw COPY {runs[-1]['raw_copy_events_per_s']} events/s", flush=True
+            f" raw COPY {runs[-1]['raw_copy_events_per_s']} events/s,"
+            f" {_total(runs[-1])} core-s per million", flush=True
         )  # fmt: skip
     by_rate = sorted(runs, key=lambda r: r["rebuild_events_per_s"])
     median = by_rate[len(by_rate) // 2]
@@ -158,6 +163,15 @@ async def run(
         "runs": repeats,
         "rebuild_events_per_s_each": [r["rebuild_events_per_s"] for r in runs],
         "raw_copy_events_per_s_each": [r["raw_copy_events_per_s"] for r in runs],
+        # Each run's CPU per million events, all of the stack and its two main parts: the
+        # work a run did, which moves much less than its rate.
+        "cpu_per_million_total_each": [_total(r) for r in runs],
+        **{
+            f"cpu_per_million_{part.replace(' ', '_')}_each": [
+                r["cpu_core_seconds_per_million"].get(part, 0.0) for r in runs
+            ]
+            for part in ("replay processes", "postgres")
+        },
         # The median run by rebuild rate (with its own raw COPY and CPU figures): on 2
         # shared cores one run's rate moves by 1.5x for the same code.
         **median,

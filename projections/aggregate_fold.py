@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 from taskstream.domain import events as e
 from taskstream.domain.envelope import Envelope
+from taskstream.domain.queue_model import QUEUE_PREFIX
+from taskstream.domain.schedule_model import SCHEDULE_PREFIX
 
 log = logging.getLogger(__name__)
+
+
+_OTHER_AGGREGATES = (SCHEDULE_PREFIX, QUEUE_PREFIX)
+
+
+def split_aggregates(
+    events: Sequence[Envelope],
+) -> tuple[list[Envelope], list[Envelope], list[Envelope]]:
+    """(task events, schedule events, queue events), each in log order: the three
+    aggregates share the log and the archive and fold into their own tables.
+
+    One pass over a batch of task events only (the common case; a rebuild runs this for
+    every event), a second one when it holds others.
+    """
+    tasks = [ev for ev in events if not ev.task_id.startswith(_OTHER_AGGREGATES)]
+    if len(tasks) == len(events):
+        return tasks, [], []
+    schedules = [ev for ev in events if ev.task_id.startswith(SCHEDULE_PREFIX)]
+    queues = [ev for ev in events if ev.task_id.startswith(QUEUE_PREFIX)]
+    return tasks, schedules, queues
 
 
 class Versioned(Protocol):

@@ -21,12 +21,13 @@ from typing import Any, NamedTuple
 import asyncpg
 import orjson
 
+from projections.aggregate_fold import split_aggregates
 from projections.attempts import attempt_changes, write_attempts
 from projections.fold import FoldResult, affected_task_ids, fold_batch, fold_extras, state_from_dict
 from projections.locks import share_batch_lock
 from projections.queue_models import QueueEffects, apply_queue_models
-from projections.queue_settings import apply_queues, split_queues
-from projections.schedules import apply_schedules, split
+from projections.queue_settings import apply_queues
+from projections.schedules import apply_schedules
 from projections.search.pg_index import DEFAULT_MAX_CHARS, search_rows, write_search
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.state import TaskState
@@ -231,8 +232,7 @@ async def _apply(
     # (two members during a rebalance); the upsert's version guard keeps the newer row.
     started = time.perf_counter()
     # Schedules share the log and the archive; they fold into their own table.
-    events, schedule_events = split([item.event for item in batch])
-    events, queue_events = split_queues(events)
+    events, schedule_events, queue_events = split_aggregates([item.event for item in batch])
     event_rows = _event_rows(batch)
     async with pool.acquire() as conn, conn.transaction():
         await share_batch_lock(conn)  # a rebuild's switch-over runs between batches

@@ -17,7 +17,7 @@ from projections.aggregate_fold import fold_aggregates
 from taskstream.domain import events as e
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.queue import evolve
-from taskstream.domain.queue_model import QueueState, is_queue, parse_queue_id
+from taskstream.domain.queue_model import QueueState, parse_queue_id
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,6 @@ ON CONFLICT (tenant, queue) DO UPDATE SET
     version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
 WHERE queue_settings.version < EXCLUDED.version
 """
-
-
-def split_queues(events: Sequence[Envelope]) -> tuple[list[Envelope], list[Envelope]]:
-    """(other events, queue events): queues fold into their own table."""
-    others: list[Envelope] = []
-    queues: list[Envelope] = []
-    for ev in events:
-        (queues if is_queue(ev.task_id) else others).append(ev)
-    return others, queues
 
 
 def fold_queues(stored: dict[str, QueueState], events: Iterable[Envelope]) -> dict[str, QueueState]:

@@ -31,6 +31,7 @@ from taskstream.domain import events as e
 HIST_BINS: Final = 50
 _BASE: Final = 0.001
 _STEP: Final = math.sqrt(2.0)
+_LOG_STEP: Final = math.log(_STEP)
 
 COUNT_FIELDS: Final = (
     "submitted",
@@ -59,7 +60,7 @@ def hist_bin(seconds: float) -> int:
     """The histogram bin of a duration."""
     if seconds < _BASE:
         return 0
-    k = math.floor(math.log(seconds / _BASE, _STEP)) + 1
+    k = math.floor(math.log(seconds / _BASE) / _LOG_STEP) + 1  # what log(x, _STEP) computes
     return min(max(k, 1), HIST_BINS - 1)
 
 
@@ -171,8 +172,8 @@ def fold_stats(transitions: Iterable[Transition]) -> dict[StatKey, StatRow]:
     # runs this for every event).
     rows: dict[tuple[Any, ...], StatRow] = {}
     buckets: dict[tuple[Any, ...], StatKey] = {}
-    for t in transitions:
-        ev, before, after = t.event, t.before, t.after
+    field_of = _EVENT_FIELD.get
+    for before, ev, after in transitions:
         at = ev.occurred_at
         fields = (after.tenant, after.queue, at.year, at.month, at.day, at.hour, at.minute,
                   at.tzinfo)  # fmt: skip
@@ -181,16 +182,19 @@ def fold_stats(transitions: Iterable[Transition]) -> dict[StatKey, StatRow]:
             row = rows[fields] = StatRow()
             buckets[fields] = (after.tenant, after.queue, minute(at))
         kind = ev.type
-        name = _EVENT_FIELD.get(kind)
-        if name is not None:
-            row.counts[name] += 1
-        if kind == e.ATTEMPT_STARTED and before is not None and before.ready_at is not None:
-            attempt = after.current_attempt
-            if attempt is not None:
-                row.wait(max(0.0, (attempt.started_at - before.ready_at).total_seconds()))
+        name = field_of(kind)
+        if name is None:
+            continue  # counts nothing (a dispatch, a task made ready), ends no attempt
+        row.counts[name] += 1
+        if kind == e.ATTEMPT_STARTED:
+            if before is not None and before.ready_at is not None:
+                attempt = after.current_attempt
+                if attempt is not None:
+                    row.wait(max(0.0, (attempt.started_at - before.ready_at).total_seconds()))
+            continue
         if kind not in _ENDS_ATTEMPTS:
             continue  # no attempt finished: nothing ran to count
-        ended = {a.number for a in (before.attempts if before else ()) if a.finished_at}
+        ended = {a.number for a in before.attempts if a.finished_at} if before else ()
         for attempt in after.attempts:
             if attempt.finished_at is None or attempt.number in ended:
                 continue

@@ -19,7 +19,7 @@ from projections.aggregate_fold import fold_aggregates
 from taskstream.domain import events as e
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.schedule import evolve
-from taskstream.domain.schedule_model import ScheduleState, is_schedule
+from taskstream.domain.schedule_model import ScheduleState
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,6 @@ ON CONFLICT (id) DO UPDATE SET
     fired_count = EXCLUDED.fired_count, version = EXCLUDED.version, state = EXCLUDED.state
 WHERE schedules.version < EXCLUDED.version
 """
-
-
-def split(events: Sequence[Envelope]) -> tuple[list[Envelope], list[Envelope]]:
-    """(task events, schedule events): the two aggregates fold with their own evolve."""
-    tasks: list[Envelope] = []
-    schedules: list[Envelope] = []
-    for ev in events:
-        (schedules if is_schedule(ev.task_id) else tasks).append(ev)
-    return tasks, schedules
 
 
 def _ts(value: str | None) -> datetime | None:

@@ -23,6 +23,7 @@ import asyncpg
 import msgspec
 import orjson
 
+from projections.aggregate_fold import split_aggregates
 from projections.attempts import attempt_changes, write_attempts
 from projections.fold import affected_task_ids, fold_batch, fold_extras
 from projections.logs import PositionedLine, line_rows
@@ -38,8 +39,8 @@ from projections.postgres import (
     without_nul,
 )
 from projections.queue_models import append_stat_part, apply_queue_models
-from projections.queue_settings import apply_queues, split_queues
-from projections.schedules import apply_schedules, split
+from projections.queue_settings import apply_queues
+from projections.schedules import apply_schedules
 from projections.search.pg_index import (
     DEFAULT_MAX_CHARS,
     append_search_parts,
@@ -246,8 +247,7 @@ class EventApplier:
         fast: bool,
         no_nul: bool = False,
     ) -> dict[str, TaskState]:
-        events, schedule_events = split([item.event for item in batch])
-        events, queue_events = split_queues(events)
+        events, schedule_events, queue_events = split_aggregates([i.event for i in batch])
         if fast:
             await conn.copy_records_to_table(
                 "task_events", records=[event_record(i) for i in batch], columns=EVENT_COLUMNS

@@ -15,9 +15,9 @@ from typing import Any
 
 import asyncpg
 
+from projections.aggregate_fold import split_aggregates
 from projections.fold import affected_task_ids, fold_batch, state_from_dict
 from projections.logs import LogLine
-from projections.schedules import split
 from projections.search import es_bulk
 from projections.search.documents import log_action, task_action
 from taskstream.domain.envelope import Envelope
@@ -51,7 +51,7 @@ async def index_events(
     refresh: bool | str = False,
 ) -> es_bulk.BulkResult:
     """Fold `events` into the task documents of `index` (an alias or a physical index)."""
-    tasks, _schedules = split(list(events))
+    tasks = split_aggregates(events)[0]  # schedules and queues have no task documents
     stored = await _stored(client, index, affected_task_ids(tasks))
     result = fold_batch(stored, tasks)
     actions = [task_action(index, s, max_chars=max_chars) for s in result.changed.values()]

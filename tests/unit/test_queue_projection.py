@@ -8,7 +8,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.queue_settings import fold_queues, split_queues
+from projections.aggregate_fold import split_aggregates
+from projections.queue_settings import fold_queues
 from taskstream.domain import queue_model as q
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.queue import decide, evolve
@@ -64,7 +65,13 @@ def test_applying_a_batch_twice_equals_once_and_any_split_agrees(
     }
 
 
-def test_only_queue_events_are_split_off() -> None:
-    events = _events([(q.PAUSE_QUEUE, {})])
+def test_queue_and_schedule_events_are_split_off_in_log_order() -> None:
+    events = _events([(q.PAUSE_QUEUE, {}), (q.RESUME_QUEUE, {})])
     task = Envelope(event_id="x", type="task.ready", task_id="t1", occurred_at=T0, version=2)
-    assert split_queues([task, *events]) == ([task], events)
+    other = Envelope(event_id="y", type="task.ready", task_id="t2", occurred_at=T0, version=2)
+    fire = Envelope(
+        event_id="z", type="schedule.fired", task_id="sch_nightly", occurred_at=T0, version=3
+    )
+    mixed = [task, events[0], fire, other, events[1]]
+    assert split_aggregates(mixed) == ([task, other], [fire], events)
+    assert split_aggregates([task, other]) == ([task, other], [], [])

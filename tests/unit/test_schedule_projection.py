@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from projections.schedules import fold_schedules, split, state_from_dict
+from projections.aggregate_fold import split_aggregates
+from projections.schedules import fold_schedules, state_from_dict
 from taskstream.domain import schedule_model as s
 from taskstream.domain.envelope import Envelope
 from taskstream.domain.schedule import decide, evolve, fire
@@ -32,8 +33,8 @@ def _log() -> list[Envelope]:
 
 def test_split_routes_by_id_prefix() -> None:
     task = Envelope(event_id="x", type="task.ready", task_id="t1", occurred_at=T0, version=2)
-    tasks, schedules = split([task, *_log()])
-    assert tasks == [task] and len(schedules) == 4
+    tasks, schedules, queues = split_aggregates([task, *_log()])
+    assert tasks == [task] and len(schedules) == 4 and queues == []
 
 
 def test_fold_is_idempotent_and_resumes_from_the_stored_row() -> None:
