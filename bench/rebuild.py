@@ -164,7 +164,7 @@ async def run(
         "rebuild_events_per_s_each": [r["rebuild_events_per_s"] for r in runs],
         "raw_copy_events_per_s_each": [r["raw_copy_events_per_s"] for r in runs],
         # Each run's CPU per million events, all of the stack and its two main parts: the
-        # work a run did, which moves much less than its rate.
+        # work each run did, beside its rate (on a busy host both move).
         "cpu_per_million_total_each": [_total(r) for r in runs],
         **{
             f"cpu_per_million_{part.replace(' ', '_')}_each": [

@@ -8,8 +8,8 @@ from typing import Protocol, TypeVar
 
 from taskstream.domain import events as e
 from taskstream.domain.envelope import Envelope
-from taskstream.domain.queue_model import QUEUE_PREFIX
-from taskstream.domain.schedule_model import SCHEDULE_PREFIX
+from taskstream.domain.queue_model import QUEUE_PREFIX, is_queue
+from taskstream.domain.schedule_model import SCHEDULE_PREFIX, is_schedule
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,8 @@ def split_aggregates(
     tasks = [ev for ev in events if not ev.task_id.startswith(_OTHER_AGGREGATES)]
     if len(tasks) == len(events):
         return tasks, [], []
-    schedules = [ev for ev in events if ev.task_id.startswith(SCHEDULE_PREFIX)]
-    queues = [ev for ev in events if ev.task_id.startswith(QUEUE_PREFIX)]
+    schedules = [ev for ev in events if is_schedule(ev.task_id)]
+    queues = [ev for ev in events if is_queue(ev.task_id)]
     return tasks, schedules, queues
 
 
